@@ -1,0 +1,51 @@
+//! Types shared by the enforcer's kernel programs and its userspace loader, and the
+//! one policy decision both sides must agree on ([`judge`]).
+//!
+//! `#![no_std]` so the eBPF crate can use it; the `user` feature adds `aya::Pod` impls.
+#![no_std]
+
+pub mod event;
+pub mod policy;
+
+pub use event::{Counter, DenyEvent, Hook, COUNTER_SLOTS};
+pub use policy::{judge, Addr, AddressBook, Flow, Mode, Reason, TaskConfig, MAX_HTTP_PORTS};
+
+/// IP protocol numbers the programs look at.
+pub mod proto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const ICMPV6: u8 = 58;
+    /// Marks a raw socket in a [`crate::DenyEvent`] (not a real protocol number).
+    pub const RAW: u8 = 255;
+}
+
+/// Port of DNS, the only UDP service an HTTP-mode task may reach.
+pub const DNS_PORT: u16 = 53;
+
+/// Capacity of the per-task allowlists (addresses and CIDRs, per family).
+pub const ALLOWLIST_CAPACITY: u32 = 65_536;
+/// Capacity of the DNS-server and node-address sets (per family).
+pub const SMALL_SET_CAPACITY: u32 = 256;
+/// Sockets whose owner (pid, command) is remembered for packet-level events.
+pub const SOCKET_OWNER_CAPACITY: u32 = 16_384;
+/// Size of the denial-event ring buffer in bytes (a power of two, page multiple).
+pub const EVENT_RING_BYTES: u32 = 256 * 1024;
+
+/// Who created a socket, remembered at `sock_create` for hooks that run in softirq context.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketOwner {
+    pub pid: u32,
+    /// 1 when the socket lives in the host's network namespace.
+    pub in_host_netns: u32,
+    pub comm: [u8; 16],
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain `#[repr(C)]` structs of integers, no padding holes that matter.
+    unsafe impl aya::Pod for crate::TaskConfig {}
+    unsafe impl aya::Pod for crate::DenyEvent {}
+    unsafe impl aya::Pod for crate::SocketOwner {}
+}

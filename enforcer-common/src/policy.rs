@@ -1,0 +1,331 @@
+//! The policy decision: may this flow leave the task?
+//!
+//! Kept here, free of kernel types, so the eBPF hooks and the unit tests run the same code.
+
+use crate::{proto, DNS_PORT};
+
+/// Most HTTP ports one task may be given.
+pub const MAX_HTTP_PORTS: usize = 8;
+
+/// A task's network mode as the kernel programs see it.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// No IP traffic out of the task.
+    None = 0,
+    /// Unrestricted (still counted).
+    Full = 1,
+    /// TCP to the HTTP ports of allowed addresses, DNS to the allowed resolvers.
+    Http = 2,
+}
+
+impl Mode {
+    /// Decodes the value stored in [`TaskConfig::mode`]; unknown values mean [`Mode::None`]
+    /// so a corrupt config fails closed.
+    pub const fn from_raw(raw: u32) -> Mode {
+        match raw {
+            1 => Mode::Full,
+            2 => Mode::Http,
+            _ => Mode::None,
+        }
+    }
+}
+
+/// Per-task settings frozen into the task's copy of the programs (`.rodata`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskConfig {
+    /// Cookie of the host's network namespace: sockets there must not reach loopback.
+    pub host_netns_cookie: u64,
+    /// A [`Mode`] as `u32`.
+    pub mode: u32,
+    /// How many entries of `http_ports` are used.
+    pub http_port_count: u32,
+    /// TCP destination ports allowed in HTTP mode, host byte order.
+    pub http_ports: [u16; MAX_HTTP_PORTS],
+}
+
+impl TaskConfig {
+    /// The config every program starts with until the loader overrides it: no network.
+    pub const CLOSED: TaskConfig = TaskConfig {
+        host_netns_cookie: 0,
+        mode: Mode::None as u32,
+        http_port_count: 0,
+        http_ports: [0; MAX_HTTP_PORTS],
+    };
+
+    fn allows_http_port(&self, port: u16) -> bool {
+        let mut i = 0;
+        while i < MAX_HTTP_PORTS {
+            if (i as u32) < self.http_port_count && self.http_ports[i] == port {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+}
+
+/// A destination address, IPv4-mapped IPv6 already folded into [`Addr::V4`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addr {
+    /// Octets in network order.
+    V4([u8; 4]),
+    /// Octets in network order.
+    V6([u8; 16]),
+}
+
+impl Addr {
+    /// An IPv6 address, judged as the IPv4 address it carries when it is `::ffff:a.b.c.d`.
+    pub fn from_v6(octets: [u8; 16]) -> Addr {
+        let mapped_prefix = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+        if octets[..12] == mapped_prefix {
+            Addr::V4([octets[12], octets[13], octets[14], octets[15]])
+        } else {
+            Addr::V6(octets)
+        }
+    }
+
+    /// Loopback, or the unspecified address (connecting to it reaches loopback).
+    pub fn is_loopback_or_unspecified(&self) -> bool {
+        match self {
+            Addr::V4(o) => o[0] == 127 || *o == [0; 4],
+            Addr::V6(o) => {
+                let mut head_zero = true;
+                let mut i = 0;
+                while i < 15 {
+                    head_zero &= o[i] == 0;
+                    i += 1;
+                }
+                head_zero && (o[15] == 0 || o[15] == 1)
+            }
+        }
+    }
+}
+
+/// One flow out of the task: where it goes and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    pub addr: Addr,
+    /// Destination port; `None` for a packet that carries no transport header
+    /// (a non-first IPv4 fragment), which is then judged by address alone.
+    pub port: Option<u16>,
+    /// IP protocol number ([`crate::proto`]).
+    pub protocol: u8,
+    /// The socket lives in the host's network namespace (loopback there is the node's).
+    pub in_host_netns: bool,
+}
+
+/// Why a flow was refused.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The task's mode is None.
+    NetworkNone = 1,
+    /// The address is not on the task's allowlist.
+    AddressNotAllowed = 2,
+    /// Allowed address, but not one of the HTTP ports.
+    PortNotAllowed = 3,
+    /// Not TCP, and not DNS to an allowed resolver.
+    ProtocolNotAllowed = 4,
+    /// Loopback of the host's network namespace (the node's own services).
+    HostLoopback = 5,
+    /// An address of the node itself.
+    NodeAddress = 6,
+    /// A raw IP socket.
+    RawSocket = 7,
+    /// An ICMP "ping" socket.
+    PingSocket = 8,
+}
+
+impl Reason {
+    /// Decodes [`crate::DenyEvent::reason`].
+    pub fn from_raw(raw: u8) -> Option<Reason> {
+        Some(match raw {
+            1 => Reason::NetworkNone,
+            2 => Reason::AddressNotAllowed,
+            3 => Reason::PortNotAllowed,
+            4 => Reason::ProtocolNotAllowed,
+            5 => Reason::HostLoopback,
+            6 => Reason::NodeAddress,
+            7 => Reason::RawSocket,
+            8 => Reason::PingSocket,
+            _ => return None,
+        })
+    }
+
+    /// A short stable name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NetworkNone => "network-none",
+            Reason::AddressNotAllowed => "address-not-allowed",
+            Reason::PortNotAllowed => "port-not-allowed",
+            Reason::ProtocolNotAllowed => "protocol-not-allowed",
+            Reason::HostLoopback => "host-loopback",
+            Reason::NodeAddress => "node-address",
+            Reason::RawSocket => "raw-socket",
+            Reason::PingSocket => "ping-socket",
+        }
+    }
+}
+
+/// The task's address sets, backed by BPF maps in the kernel and by plain sets in tests.
+pub trait AddressBook {
+    /// On the allowlist (resolved domains, IP literals, CIDRs).
+    fn is_allowed(&self, addr: &Addr) -> bool;
+    /// One of the resolvers the task may query on port 53.
+    fn is_dns_server(&self, addr: &Addr) -> bool;
+    /// One of the node's own addresses.
+    fn is_node_address(&self, addr: &Addr) -> bool;
+}
+
+/// Decides whether `flow` may leave a task with config `cfg`.
+#[inline(always)]
+pub fn judge(cfg: &TaskConfig, flow: &Flow, book: &impl AddressBook) -> Result<(), Reason> {
+    let mode = Mode::from_raw(cfg.mode);
+    if let Mode::Full = mode {
+        return Ok(());
+    }
+    let loopback = flow.addr.is_loopback_or_unspecified();
+    // A task in its own network namespace keeps its own loopback, in every mode.
+    if loopback && !flow.in_host_netns {
+        return Ok(());
+    }
+    if let Mode::None = mode {
+        return Err(if loopback {
+            Reason::HostLoopback
+        } else {
+            Reason::NetworkNone
+        });
+    }
+    // The resolvers the operator named stay reachable on port 53 even on the node itself.
+    let is_dns = matches!(flow.port, Some(DNS_PORT) | None);
+    if (flow.protocol == proto::UDP || flow.protocol == proto::TCP)
+        && is_dns
+        && book.is_dns_server(&flow.addr)
+    {
+        return Ok(());
+    }
+    if loopback {
+        return Err(Reason::HostLoopback);
+    }
+    if flow.in_host_netns && book.is_node_address(&flow.addr) {
+        return Err(Reason::NodeAddress);
+    }
+    if flow.protocol != proto::TCP {
+        return Err(Reason::ProtocolNotAllowed);
+    }
+    if !book.is_allowed(&flow.addr) {
+        return Err(Reason::AddressNotAllowed);
+    }
+    match flow.port {
+        Some(port) if !cfg.allows_http_port(port) => Err(Reason::PortNotAllowed),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Book;
+    const ALLOWED: Addr = Addr::V4([10, 0, 0, 2]);
+    const ALLOWED6: Addr = Addr::V6([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    const DNS: Addr = Addr::V4([10, 0, 0, 53]);
+    const NODE: Addr = Addr::V4([192, 0, 2, 2]);
+    const OTHER: Addr = Addr::V4([10, 0, 0, 9]);
+
+    impl AddressBook for Book {
+        fn is_allowed(&self, addr: &Addr) -> bool {
+            *addr == ALLOWED || *addr == ALLOWED6 || *addr == NODE
+        }
+        fn is_dns_server(&self, addr: &Addr) -> bool {
+            *addr == DNS
+        }
+        fn is_node_address(&self, addr: &Addr) -> bool {
+            *addr == NODE
+        }
+    }
+
+    fn cfg(mode: Mode) -> TaskConfig {
+        let mut http_ports = [0; MAX_HTTP_PORTS];
+        http_ports[0] = 80;
+        http_ports[1] = 443;
+        TaskConfig {
+            host_netns_cookie: 1,
+            mode: mode as u32,
+            http_port_count: 2,
+            http_ports,
+        }
+    }
+
+    fn flow(addr: Addr, port: Option<u16>, protocol: u8, in_host_netns: bool) -> Flow {
+        Flow {
+            addr,
+            port,
+            protocol,
+            in_host_netns,
+        }
+    }
+
+    #[test]
+    fn decisions_by_mode() {
+        use proto::{ICMP, TCP, UDP};
+        use Reason::*;
+        let loopback = Addr::V4([127, 0, 0, 1]);
+        let loopback6 = Addr::from_v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        let cases: &[(Mode, Flow, Result<(), Reason>)] = &[
+            (Mode::Full, flow(OTHER, Some(22), UDP, true), Ok(())),
+            (Mode::Full, flow(loopback, Some(22), TCP, true), Ok(())),
+            (Mode::None, flow(ALLOWED, Some(80), TCP, true), Err(NetworkNone)),
+            (Mode::None, flow(DNS, Some(53), UDP, true), Err(NetworkNone)),
+            (Mode::None, flow(loopback, Some(80), TCP, true), Err(HostLoopback)),
+            (Mode::None, flow(loopback6, Some(80), TCP, true), Err(HostLoopback)),
+            (Mode::None, flow(loopback, Some(80), TCP, false), Ok(())),
+            (Mode::Http, flow(ALLOWED, Some(80), TCP, true), Ok(())),
+            (Mode::Http, flow(ALLOWED, Some(443), TCP, true), Ok(())),
+            (Mode::Http, flow(ALLOWED6, Some(443), TCP, true), Ok(())),
+            (Mode::Http, flow(ALLOWED, None, TCP, true), Ok(())),
+            (Mode::Http, flow(ALLOWED, Some(8080), TCP, true), Err(PortNotAllowed)),
+            (Mode::Http, flow(ALLOWED, Some(80), UDP, true), Err(ProtocolNotAllowed)),
+            (Mode::Http, flow(ALLOWED, None, ICMP, true), Err(ProtocolNotAllowed)),
+            (Mode::Http, flow(OTHER, Some(80), TCP, true), Err(AddressNotAllowed)),
+            (Mode::Http, flow(DNS, Some(53), UDP, true), Ok(())),
+            (Mode::Http, flow(DNS, Some(53), TCP, true), Ok(())),
+            (Mode::Http, flow(DNS, Some(54), UDP, true), Err(ProtocolNotAllowed)),
+            (Mode::Http, flow(OTHER, Some(53), UDP, true), Err(ProtocolNotAllowed)),
+            (Mode::Http, flow(NODE, Some(80), TCP, true), Err(NodeAddress)),
+            (Mode::Http, flow(NODE, Some(80), TCP, false), Ok(())),
+            (Mode::Http, flow(loopback, Some(80), TCP, true), Err(HostLoopback)),
+        ];
+        for (mode, flow, expected) in cases {
+            assert_eq!(judge(&cfg(*mode), flow, &Book), *expected, "{mode:?} {flow:?}");
+        }
+    }
+
+    #[test]
+    fn mapped_ipv6_is_judged_as_ipv4() {
+        let mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 9];
+        assert_eq!(Addr::from_v6(mapped), OTHER);
+        let f = flow(Addr::from_v6(mapped), Some(80), proto::TCP, true);
+        assert_eq!(
+            judge(&cfg(Mode::Http), &f, &Book),
+            Err(Reason::AddressNotAllowed)
+        );
+    }
+
+    #[test]
+    fn unknown_mode_fails_closed() {
+        let mut c = cfg(Mode::Full);
+        c.mode = 77;
+        let f = flow(ALLOWED, Some(80), proto::TCP, true);
+        assert_eq!(judge(&c, &f, &Book), Err(Reason::NetworkNone));
+    }
+
+    #[test]
+    fn unspecified_addresses_count_as_loopback() {
+        assert!(Addr::V4([0; 4]).is_loopback_or_unspecified());
+        assert!(Addr::V6([0; 16]).is_loopback_or_unspecified());
+        assert!(!ALLOWED6.is_loopback_or_unspecified());
+    }
+}
