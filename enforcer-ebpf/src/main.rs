@@ -1,2 +1,264 @@
+//! The enforcer's kernel programs. One copy is loaded per task and attached to the
+//! task's cgroup; the task's settings are frozen into `TASK_CONFIG` at load time and its
+//! address sets live in the maps of `maps.rs`, which userspace changes while it runs.
+//!
+//! Every hook fails closed: when anything can't be read, the flow is refused.
 #![no_std]
 #![no_main]
+
+mod maps;
+mod report;
+
+use aya_ebpf::{
+    bindings::bpf_sock_addr,
+    helpers::generated::{bpf_get_netns_cookie, bpf_get_socket_cookie},
+    macros::{cgroup_skb, cgroup_sock, cgroup_sock_addr},
+    programs::{SkBuffContext, SockAddrContext, SockContext},
+    EbpfContext,
+};
+use aya_log_ebpf::debug;
+use enforcer_common::{
+    judge, proto, Addr, Counter, Flow, Hook, Mode, Reason, SocketOwner, TaskConfig,
+};
+
+use maps::{TaskMaps, SOCKET_OWNERS};
+use report::{count, current_owner, report};
+
+/// Program return values: let the operation through, or refuse it (EPERM / drop).
+const ALLOW: i32 = 1;
+const REFUSE: i32 = 0;
+
+const SOCK_DGRAM: u32 = 2;
+const SOCK_RAW: u32 = 3;
+const AF_INET6: u32 = 10;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+
+/// Set by the loader for each task; the default refuses everything.
+#[no_mangle]
+static TASK_CONFIG: TaskConfig = TaskConfig::CLOSED;
+
+#[inline(always)]
+fn config() -> TaskConfig {
+    // SAFETY: a plain read of a global; volatile so the loader's value is used, not the default.
+    unsafe { core::ptr::read_volatile(&TASK_CONFIG) }
+}
+
+#[cgroup_sock_addr(connect4)]
+pub fn connect4(ctx: SockAddrContext) -> i32 {
+    on_sock_addr(&ctx, Hook::Connect4)
+}
+
+#[cgroup_sock_addr(connect6)]
+pub fn connect6(ctx: SockAddrContext) -> i32 {
+    on_sock_addr(&ctx, Hook::Connect6)
+}
+
+#[cgroup_sock_addr(sendmsg4)]
+pub fn sendmsg4(ctx: SockAddrContext) -> i32 {
+    on_sock_addr(&ctx, Hook::Sendmsg4)
+}
+
+#[cgroup_sock_addr(sendmsg6)]
+pub fn sendmsg6(ctx: SockAddrContext) -> i32 {
+    on_sock_addr(&ctx, Hook::Sendmsg6)
+}
+
+/// connect() and unconnected sendto()/sendmsg(): refused at once with EPERM.
+#[inline(always)]
+fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
+    let cfg = config();
+    let is_connect = matches!(hook, Hook::Connect4 | Hook::Connect6);
+    let (allowed, denied) = if is_connect {
+        (Counter::ConnectAllowed, Counter::ConnectDenied)
+    } else {
+        (Counter::SendmsgAllowed, Counter::SendmsgDenied)
+    };
+    if let Mode::Full = Mode::from_raw(cfg.mode) {
+        count(allowed);
+        return ALLOW;
+    }
+    let sa = ctx.sock_addr;
+    let flow = Flow {
+        addr: destination(sa, matches!(hook, Hook::Connect6 | Hook::Sendmsg6)),
+        // SAFETY: ctx fields of bpf_sock_addr, read with their own width.
+        port: Some(u16::from_be(unsafe { (*sa).user_port } as u16)),
+        protocol: unsafe { (*sa).protocol } as u8,
+        in_host_netns: in_host_netns(ctx, &cfg),
+    };
+    match judge(&cfg, &flow, &TaskMaps) {
+        Ok(()) => {
+            count(allowed);
+            ALLOW
+        }
+        Err(reason) => {
+            count(denied);
+            report(hook, reason, &flow, &current_owner(flow.in_host_netns));
+            debug!(ctx, "refused {} reason {}", hook as u8, reason as u8);
+            REFUSE
+        }
+    }
+}
+
+#[inline(always)]
+fn destination(sa: *mut bpf_sock_addr, v6: bool) -> Addr {
+    // SAFETY: ctx fields, each read as the u32 the verifier expects.
+    unsafe {
+        if v6 {
+            let mut octets = [0u8; 16];
+            let words = core::ptr::addr_of!((*sa).user_ip6) as *const u32;
+            for i in 0..4 {
+                let word = core::ptr::read_volatile(words.add(i));
+                octets[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+            }
+            Addr::from_v6(octets)
+        } else {
+            Addr::V4(core::ptr::read_volatile(&(*sa).user_ip4).to_ne_bytes())
+        }
+    }
+}
+
+#[inline(always)]
+fn in_host_netns(ctx: &impl EbpfContext, cfg: &TaskConfig) -> bool {
+    // SAFETY: helper allowed for sock_addr and sock programs.
+    unsafe { bpf_get_netns_cookie(ctx.as_ptr()) == cfg.host_netns_cookie }
+}
+
+/// Socket creation: no raw or ping sockets outside Full, and remember who made the socket.
+#[cgroup_sock(sock_create)]
+pub fn sock_create(ctx: SockContext) -> i32 {
+    let cfg = config();
+    if let Mode::Full = Mode::from_raw(cfg.mode) {
+        return ALLOW;
+    }
+    let sk = ctx.sock;
+    // SAFETY: ctx fields of bpf_sock readable at sock_create.
+    let (family, sock_type, protocol) = unsafe { ((*sk).family, (*sk).type_, (*sk).protocol) };
+    let owner = current_owner(in_host_netns(&ctx, &cfg));
+    let refusal = if sock_type == SOCK_RAW {
+        Some(Reason::RawSocket)
+    } else if sock_type == SOCK_DGRAM
+        && (protocol == proto::ICMP as u32 || protocol == proto::ICMPV6 as u32)
+    {
+        Some(Reason::PingSocket)
+    } else {
+        None
+    };
+    let Some(reason) = refusal else {
+        // SAFETY: helper allowed for sock programs.
+        let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+        // A full table evicts old sockets; their packets are then judged as host-netns.
+        let _ = SOCKET_OWNERS.insert(&cookie, &owner, 0);
+        return ALLOW;
+    };
+    count(Counter::SocketsDenied);
+    let flow = Flow {
+        addr: if family == AF_INET6 {
+            Addr::V6([0; 16])
+        } else {
+            Addr::V4([0; 4])
+        },
+        port: None,
+        protocol: if reason == Reason::RawSocket {
+            proto::RAW
+        } else {
+            protocol as u8
+        },
+        in_host_netns: owner.in_host_netns != 0,
+    };
+    report(Hook::SockCreate, reason, &flow, &owner);
+    REFUSE
+}
+
+/// Every packet the task's sockets send: the backstop behind the sock_addr hooks.
+#[cgroup_skb(egress)]
+pub fn egress(ctx: SkBuffContext) -> i32 {
+    let cfg = config();
+    if let Mode::Full = Mode::from_raw(cfg.mode) {
+        count(Counter::PacketsAllowed);
+        return ALLOW;
+    }
+    // SAFETY: helper allowed for cgroup_skb.
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    // Sockets not seen at creation (accepted ones, evicted ones) count as host-netns.
+    let owner = SOCKET_OWNERS
+        .get_ptr(&cookie)
+        // SAFETY: value pointer from a map lookup, copied out at once.
+        .map(|p| unsafe { *p })
+        .unwrap_or(SocketOwner {
+            pid: 0,
+            in_host_netns: 1,
+            comm: [0; 16],
+        });
+    let Some(flow) = parse_packet(&ctx, owner.in_host_netns != 0) else {
+        count(Counter::PacketsDenied);
+        return REFUSE;
+    };
+    match judge(&cfg, &flow, &TaskMaps) {
+        Ok(()) => {
+            count(Counter::PacketsAllowed);
+            ALLOW
+        }
+        Err(reason) => {
+            count(Counter::PacketsDenied);
+            report(Hook::Egress, reason, &flow, &owner);
+            REFUSE
+        }
+    }
+}
+
+/// Destination, protocol and port of an outgoing IP packet; `None` when it can't be read.
+#[inline(always)]
+fn parse_packet(ctx: &SkBuffContext, in_host_netns: bool) -> Option<Flow> {
+    let ethertype = u16::from_be(ctx.skb.protocol() as u16);
+    if ethertype == ETH_P_IP {
+        let version_ihl: u8 = ctx.load(0).ok()?;
+        let header_len = ((version_ihl & 0x0f) as usize) * 4;
+        if header_len < 20 {
+            return None;
+        }
+        let fragment: u16 = u16::from_be(ctx.load(6).ok()?);
+        let protocol: u8 = ctx.load(9).ok()?;
+        let dst: [u8; 4] = ctx.load(16).ok()?;
+        let first_fragment = fragment & 0x1fff == 0;
+        let port = if first_fragment && (protocol == proto::TCP || protocol == proto::UDP) {
+            Some(u16::from_be(ctx.load(header_len + 2).ok()?))
+        } else {
+            None
+        };
+        Some(Flow {
+            addr: Addr::V4(dst),
+            port,
+            protocol,
+            in_host_netns,
+        })
+    } else if ethertype == ETH_P_IPV6 {
+        // Extension headers are not walked: such packets are judged by their next header
+        // and, not being TCP or UDP, refused outside Full.
+        let next_header: u8 = ctx.load(6).ok()?;
+        let dst: [u8; 16] = ctx.load(24).ok()?;
+        let port = if next_header == proto::TCP || next_header == proto::UDP {
+            Some(u16::from_be(ctx.load(40 + 2).ok()?))
+        } else {
+            None
+        };
+        Some(Flow {
+            addr: Addr::from_v6(dst),
+            port,
+            protocol: next_header,
+            in_host_netns,
+        })
+    } else {
+        None
+    }
+}
+
+#[link_section = "license"]
+#[used]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

@@ -1,1 +1,286 @@
-fn main(){}
+//! The `enforcer` command line: `run`, `validate`, `gc`.
+
+use std::{ffi::OsString, net::IpAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use enforcer::{
+    run::{self, RunOptions, DEFAULT_HTTP_PORTS},
+    sandbox::Identity,
+    spec::{NetworkSpec, NetworkType, Resolved, ResolvedNetwork, ResolvedNetworkKind},
+};
+
+/// Exit code when the enforcer itself fails (the task did not run), as container runtimes do.
+const EXIT_ENFORCER_FAILED: u8 = 125;
+/// Exit code for a spec or flag that is not valid.
+const EXIT_INVALID: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "enforcer",
+    version,
+    about = "Keeps a task's network promise in the kernel"
+)]
+struct Cli {
+    /// Log format on stderr (denial events included).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run CMD in a new cgroup with its network enforced; exits with CMD's status.
+    Run(RunArgs),
+    /// Print what would be enforced for a job spec or flags, or why it is not valid.
+    Validate(ValidateArgs),
+    /// Remove what dead `enforcer run` processes left behind (their tasks are killed).
+    Gc,
+}
+
+#[derive(Args)]
+struct NetworkArgs {
+    /// Network type: None, Full (= Host), Host, HTTP, Bridge (= Full for egress), Default.
+    #[arg(long, value_name = "TYPE", conflicts_with = "spec")]
+    network: Option<String>,
+    /// Domain for HTTP mode (repeatable): name, .wildcard or *.wildcard, IP, or CIDR.
+    #[arg(long = "domain", value_name = "DOMAIN", requires = "network")]
+    domains: Vec<String>,
+    /// Bacalhau job spec (JSON or YAML) whose Tasks[].Network to enforce.
+    #[arg(long, value_name = "FILE")]
+    spec: Option<PathBuf>,
+    /// Which task of the job spec, when it has several.
+    #[arg(long, value_name = "NAME", requires = "spec")]
+    task: Option<String>,
+    /// What Type Default means on this node.
+    #[arg(
+        long,
+        env = "ENFORCER_DEFAULT_NETWORK",
+        default_value = "none",
+        value_name = "none|full|http"
+    )]
+    default_network: ResolvedNetworkKind,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
+    /// TCP port allowed in HTTP mode (repeatable; default 80 and 443).
+    #[arg(long = "http-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    http_ports: Vec<u16>,
+    /// Resolver for HTTP mode's domains, and the only one the task may query (repeatable;
+    /// default: the node's /etc/resolv.conf).
+    #[arg(long, value_name = "ADDR")]
+    upstream: Vec<IpAddr>,
+    /// Parent cgroup of the task's cgroup (default: <cgroup2 mount>/enforcer).
+    #[arg(long, value_name = "DIR")]
+    cgroup_parent: Option<PathBuf>,
+    /// Name of the task's cgroup and pins (default: task-<pid>).
+    #[arg(long, value_name = "ID")]
+    task_id: Option<String>,
+    /// Run CMD as USER[:GROUP] (default: the sudo caller, else unchanged).
+    #[arg(long, value_name = "USER[:GROUP]")]
+    user: Option<String>,
+    /// The task's command.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// Bacalhau job spec (JSON or YAML).
+    #[arg(value_name = "FILE", conflicts_with = "network")]
+    file: Option<PathBuf>,
+    /// Which task of the job spec, when it has several.
+    #[arg(long, value_name = "NAME", requires = "file")]
+    task: Option<String>,
+    /// Network type, instead of a file.
+    #[arg(long, value_name = "TYPE")]
+    network: Option<String>,
+    /// Domain for HTTP mode (repeatable).
+    #[arg(long = "domain", value_name = "DOMAIN", requires = "network")]
+    domains: Vec<String>,
+    /// TCP ports allowed in HTTP mode (repeatable; default 80 and 443).
+    #[arg(long = "http-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    http_ports: Vec<u16>,
+    /// What Type Default means on this node.
+    #[arg(
+        long,
+        env = "ENFORCER_DEFAULT_NETWORK",
+        default_value = "none",
+        value_name = "none|full|http"
+    )]
+    default_network: ResolvedNetworkKind,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Run(args) => run_command(args),
+        Command::Validate(args) => validate_command(args),
+        Command::Gc => gc_command(),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("enforcer: {message}");
+    ExitCode::from(code)
+}
+
+/// The resolved network from `--network`/`--domain` or `--spec`/`--task`.
+fn resolve_network(
+    network: Option<&str>,
+    domains: &[String],
+    spec: Option<&std::path::Path>,
+    task: Option<&str>,
+    default: ResolvedNetworkKind,
+) -> Result<Resolved, String> {
+    let spec = match (network, spec) {
+        (Some(network), _) => {
+            let network_type = NetworkType::parse(network).map_err(|e| e.to_string())?;
+            NetworkSpec::new(network_type, domains).map_err(|e| e.to_string())?
+        }
+        (None, Some(path)) => NetworkSpec::from_job_file(path, task).map_err(|e| e.to_string())?,
+        (None, None) => {
+            return Err("give --network TYPE (with --domain for HTTP) or --spec FILE".into())
+        }
+    };
+    Ok(spec.resolve(default))
+}
+
+fn http_ports_or_default(ports: &[u16]) -> Vec<u16> {
+    if ports.is_empty() {
+        DEFAULT_HTTP_PORTS.to_vec()
+    } else {
+        let mut ports = ports.to_vec();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+}
+
+fn run_command(args: RunArgs) -> ExitCode {
+    let n = &args.network;
+    let resolved = match resolve_network(
+        n.network.as_deref(),
+        &n.domains,
+        n.spec.as_deref(),
+        n.task.as_deref(),
+        n.default_network,
+    ) {
+        Ok(resolved) => resolved,
+        Err(e) => return fail(EXIT_INVALID, e),
+    };
+    for note in &resolved.notes {
+        tracing::info!("{note}");
+    }
+    let identity = match Identity::choose(args.user.as_deref()) {
+        Ok(identity) => identity,
+        Err(e) => return fail(EXIT_INVALID, e),
+    };
+    let options = RunOptions {
+        network: resolved.network,
+        http_ports: http_ports_or_default(&args.http_ports),
+        upstream: args.upstream,
+        cgroup_parent: args.cgroup_parent,
+        task_id: args.task_id,
+        identity,
+        command: args.command,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(EXIT_ENFORCER_FAILED, e),
+    };
+    match runtime.block_on(run::run(options)) {
+        Ok(status) => ExitCode::from(run::exit_code(status) as u8),
+        Err(e) => fail(EXIT_ENFORCER_FAILED, format!("{e}; the task did not run")),
+    }
+}
+
+fn validate_command(args: ValidateArgs) -> ExitCode {
+    let resolved = match resolve_network(
+        args.network.as_deref(),
+        &args.domains,
+        args.file.as_deref(),
+        args.task.as_deref(),
+        args.default_network,
+    ) {
+        Ok(resolved) => resolved,
+        Err(e) => return fail(EXIT_INVALID, e),
+    };
+    let ports = http_ports_or_default(&args.http_ports);
+    println!("{}", describe(&resolved.network, &ports));
+    for note in &resolved.notes {
+        println!("note: {note}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// What the kernel will enforce, in words.
+fn describe(network: &ResolvedNetwork, ports: &[u16]) -> String {
+    match network {
+        ResolvedNetwork::None => "enforced: None — no IP traffic out of the task (TCP, UDP, ICMP, \
+             raw and packet sockets, IPv4 and IPv6, the node's loopback included)"
+            .into(),
+        ResolvedNetwork::Full => "enforced: Full — unrestricted egress (counted)".into(),
+        ResolvedNetwork::Http(domains) => {
+            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+            let listed: Vec<String> = domains.iter().map(|d| format!("  {d}")).collect();
+            format!(
+                "enforced: HTTP — TCP to ports {} of what these resolve to when the task starts \
+                 (IPs and CIDRs as given):\n{}\nDNS only to port 53 of the upstream resolvers; \
+                 nothing else.",
+                ports.join(", "),
+                if listed.is_empty() {
+                    "  (none)".to_string()
+                } else {
+                    listed.join("\n")
+                }
+            )
+        }
+    }
+}
+
+fn gc_command() -> ExitCode {
+    if !enforcer::node::is_root() {
+        return fail(EXIT_ENFORCER_FAILED, enforcer::Error::NotRoot);
+    }
+    match enforcer::gc::collect_dead_runs() {
+        Ok(ids) => {
+            println!(
+                "removed {} dead run(s){}",
+                ids.len(),
+                if ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", ids.join(", "))
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(EXIT_ENFORCER_FAILED, e),
+    }
+}

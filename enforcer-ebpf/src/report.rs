@@ -1,0 +1,53 @@
+//! Counting decisions and reporting refusals to userspace.
+
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid};
+use enforcer_common::{Addr, Counter, DenyEvent, Flow, Hook, Reason, SocketOwner};
+
+use crate::maps::{COUNTERS, EVENTS};
+
+#[inline(always)]
+pub fn count(counter: Counter) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// Pid and command of the current process (hooks in process context only).
+#[inline(always)]
+pub fn current_owner(in_host_netns: bool) -> SocketOwner {
+    SocketOwner {
+        pid: (bpf_get_current_pid_tgid() >> 32) as u32,
+        in_host_netns: in_host_netns as u32,
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    }
+}
+
+/// Sends one denial event; a full ring buffer is counted, never blocks the decision.
+#[inline(always)]
+pub fn report(hook: Hook, reason: Reason, flow: &Flow, owner: &SocketOwner) {
+    let Some(mut entry) = EVENTS.reserve::<DenyEvent>(0) else {
+        count(Counter::EventsLost);
+        return;
+    };
+    let (family, addr) = match flow.addr {
+        Addr::V4(o) => {
+            let mut a = [0u8; 16];
+            a[..4].copy_from_slice(&o);
+            (4, a)
+        }
+        Addr::V6(o) => (6, o),
+    };
+    entry.write(DenyEvent {
+        addr,
+        pid: owner.pid,
+        port: flow.port.unwrap_or(0),
+        hook: hook as u8,
+        reason: reason as u8,
+        family,
+        protocol: flow.protocol,
+        _pad: [0; 2],
+        comm: owner.comm,
+    });
+    entry.submit(0);
+}

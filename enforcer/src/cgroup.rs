@@ -1,0 +1,97 @@
+//! The task's transient cgroup v2: created before the task, killed and removed after it.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::error::{Error, Result};
+
+/// Mount point of the cgroup v2 hierarchy, read from `/proc/self/mountinfo`
+/// (`/sys/fs/cgroup` on most distros, `/sys/fs/cgroup/unified` on hybrid ones).
+pub fn cgroup2_mount() -> Result<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(Error::io("reading", "/proc/self/mountinfo"))?;
+    mountinfo
+        .lines()
+        .find_map(|line| {
+            let (mount, fs_type) = line.split_once(" - ")?;
+            let mount_point = mount.split(' ').nth(4)?;
+            (fs_type.split(' ').next()? == "cgroup2").then(|| PathBuf::from(mount_point))
+        })
+        .ok_or(Error::NoCgroup2)
+}
+
+/// A cgroup this process created for one task.
+#[derive(Debug)]
+pub struct TaskCgroup {
+    path: PathBuf,
+}
+
+impl TaskCgroup {
+    /// Creates `parent/name`, creating `parent` if needed. Fails if `name` exists already,
+    /// so two runs never share a cgroup.
+    pub fn create(parent: &Path, name: &str) -> Result<TaskCgroup> {
+        fs::create_dir_all(parent).map_err(Error::io("creating cgroup", parent))?;
+        let path = parent.join(name);
+        fs::create_dir(&path).map_err(Error::io("creating cgroup", &path))?;
+        Ok(TaskCgroup { path })
+    }
+
+    /// Takes charge of an existing cgroup (left behind by a dead run).
+    pub fn existing(path: PathBuf) -> TaskCgroup {
+        TaskCgroup { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether any process is left in the cgroup or below it.
+    pub fn is_populated(&self) -> bool {
+        fs::read_to_string(self.path.join("cgroup.events"))
+            .map(|events| events.lines().any(|l| l == "populated 1"))
+            .unwrap_or(false)
+    }
+
+    /// Kills every process in the cgroup and its descendants, and waits until they are gone.
+    pub fn kill_all(&self, timeout: Duration) -> Result<()> {
+        if !self.path.exists() || !self.is_populated() {
+            return Ok(());
+        }
+        let kill = self.path.join("cgroup.kill");
+        fs::write(&kill, "1").map_err(Error::io("writing", &kill))?;
+        let deadline = Instant::now() + timeout;
+        while self.is_populated() {
+            if Instant::now() > deadline {
+                return Err(Error::Invalid(format!(
+                    "processes of {} did not exit after cgroup.kill",
+                    self.path.display()
+                )));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
+    /// Removes the cgroup and any cgroups the task created below it (deepest first).
+    pub fn remove(&self) -> Result<()> {
+        remove_tree(&self.path)
+    }
+}
+
+fn remove_tree(dir: &Path) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("reading", dir)(e)),
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            remove_tree(&entry.path())?;
+        }
+    }
+    fs::remove_dir(dir).map_err(Error::io("removing cgroup", dir))
+}

@@ -1,0 +1,236 @@
+//! `enforcer run`: one task, enforced from its first instruction to its last process.
+
+use std::{
+    ffi::OsString, net::IpAddr, os::unix::process::ExitStatusExt, path::PathBuf,
+    process::ExitStatus, time::Duration,
+};
+
+use enforcer_common::Mode;
+use tokio::{
+    signal::unix::{signal, SignalKind},
+    sync::watch,
+};
+
+use crate::{
+    bpffs,
+    cgroup::{cgroup2_mount, TaskCgroup},
+    enforcement::{Enforcement, TaskPolicy},
+    error::{Error, Result},
+    events, gc, node, paths, resolve, sandbox,
+    sandbox::Identity,
+    spec::ResolvedNetwork,
+    state::RunState,
+};
+
+/// HTTP ports allowed when none are given.
+pub const DEFAULT_HTTP_PORTS: [u16; 2] = [80, 443];
+
+/// Everything `enforcer run` needs to know.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub network: ResolvedNetwork,
+    pub http_ports: Vec<u16>,
+    /// Resolvers for HTTP mode; empty means the node's.
+    pub upstream: Vec<IpAddr>,
+    /// Parent of the task cgroup; default `<cgroup2 mount>/enforcer`.
+    pub cgroup_parent: Option<PathBuf>,
+    /// Default: `task-<pid>`.
+    pub task_id: Option<String>,
+    pub identity: Option<Identity>,
+    pub command: Vec<OsString>,
+}
+
+/// Builds the kernel policy for `network`, resolving HTTP domains now.
+pub async fn task_policy(
+    network: &ResolvedNetwork,
+    http_ports: &[u16],
+    upstream: &[IpAddr],
+) -> Result<TaskPolicy> {
+    let closed = |mode| TaskPolicy {
+        mode,
+        http_ports: Vec::new(),
+        allowed: Vec::new(),
+        dns_servers: Vec::new(),
+    };
+    match network {
+        ResolvedNetwork::None => Ok(closed(Mode::None)),
+        ResolvedNetwork::Full => Ok(closed(Mode::Full)),
+        ResolvedNetwork::Http(domains) => {
+            let dns_servers = resolve::upstream_servers(upstream)?;
+            let (allowed, resolutions) = resolve::allowed_networks(domains, &dns_servers).await?;
+            for r in &resolutions {
+                tracing::info!(domain = %r.name, addresses = ?r.addresses, "resolved");
+            }
+            Ok(TaskPolicy {
+                mode: Mode::Http,
+                http_ports: http_ports.to_vec(),
+                allowed,
+                dns_servers,
+            })
+        }
+    }
+}
+
+/// Runs the task and returns its exit status. Nothing of the task runs unless every
+/// part of enforcement is in place.
+pub async fn run(options: RunOptions) -> Result<ExitStatus> {
+    if !node::is_root() {
+        return Err(Error::NotRoot);
+    }
+    if options.command.is_empty() {
+        return Err(Error::Invalid("no command given to run".into()));
+    }
+    for task in gc::collect_dead_runs()? {
+        tracing::info!(task, "collected a dead run");
+    }
+    let policy = task_policy(&options.network, &options.http_ports, &options.upstream).await?;
+    bpffs::ensure_mounted()?;
+    let parent = match &options.cgroup_parent {
+        Some(parent) => parent.clone(),
+        None => cgroup2_mount()?.join(paths::DEFAULT_CGROUP_PARENT),
+    };
+    let task_id = options
+        .task_id
+        .clone()
+        .unwrap_or_else(|| format!("task-{}", std::process::id()));
+    validate_task_id(&task_id)?;
+
+    let state = RunState::for_this_process(&task_id, &parent.join(&task_id))?;
+    state.save()?;
+    let result = run_in_cgroup(&options, &policy, &parent, &task_id).await;
+    if result.is_ok() {
+        state.remove()?;
+    }
+    result
+}
+
+async fn run_in_cgroup(
+    options: &RunOptions,
+    policy: &TaskPolicy,
+    parent: &std::path::Path,
+    task_id: &str,
+) -> Result<ExitStatus> {
+    let cgroup = TaskCgroup::create(parent, task_id)?;
+    let pin_dir = paths::pin_dir(task_id);
+    let mut enforcement = match Enforcement::attach(cgroup.path(), policy, &pin_dir) {
+        Ok(enforcement) => enforcement,
+        Err(e) => {
+            cgroup.remove()?;
+            return Err(e);
+        }
+    };
+    tracing::info!(task = task_id, cgroup = %cgroup.path().display(), mode = ?policy.mode,
+        allowed = policy.allowed.len(), "enforcement attached");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let event_pump = tokio::spawn(events::log_denials(
+        enforcement.take_events()?,
+        task_id.to_string(),
+        stop_rx.clone(),
+    ));
+    let log_pump = enforcement
+        .take_logger()
+        .map(|logger| tokio::spawn(pump_kernel_log(logger, stop_rx)));
+
+    let status = spawn_and_wait(options, &cgroup).await;
+
+    // Whatever the task left behind dies before anything is detached.
+    let killed = cgroup.kill_all(Duration::from_secs(10));
+    let _ = stop_tx.send(true);
+    let _ = event_pump.await;
+    if let Some(pump) = log_pump {
+        let _ = pump.await;
+    }
+    if let Ok(counters) = enforcement.counters() {
+        let summary: Vec<String> = counters
+            .iter()
+            .map(|(c, n)| format!("{}={n}", c.as_str()))
+            .collect();
+        tracing::info!(task = task_id, counters = %summary.join(" "), "task finished");
+    }
+    killed?;
+    enforcement.release()?;
+    cgroup.remove()?;
+    status
+}
+
+async fn spawn_and_wait(options: &RunOptions, cgroup: &TaskCgroup) -> Result<ExitStatus> {
+    let mut command = std::process::Command::new(&options.command[0]);
+    command.args(&options.command[1..]);
+    sandbox::confine(&mut command, cgroup.path(), options.identity)?;
+    let program = options.command[0].to_string_lossy().into_owned();
+    let mut child = tokio::process::Command::from(command)
+        .spawn()
+        .map_err(|e| Error::Invalid(format!("cannot start {program}: {e}")))?;
+    let pid = child.id().expect("child pid before wait") as i32;
+    let mut forwarders = Vec::new();
+    for kind in FORWARDED_SIGNALS {
+        let mut stream = signal(kind).map_err(Error::io("listening for signals", "/"))?;
+        forwarders.push(tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
+                unsafe { libc::kill(pid, kind.as_raw_value()) };
+            }
+        }));
+    }
+    let status = child.wait().await;
+    forwarders.iter().for_each(|f| f.abort());
+    status.map_err(Error::io("waiting for", program))
+}
+
+/// Signals passed on to the task instead of ending the enforcer.
+const FORWARDED_SIGNALS: [SignalKind; 6] = [
+    SignalKind::interrupt(),
+    SignalKind::terminate(),
+    SignalKind::hangup(),
+    SignalKind::quit(),
+    SignalKind::user_defined1(),
+    SignalKind::user_defined2(),
+];
+
+async fn pump_kernel_log(
+    logger: aya_log::EbpfLogger<&'static dyn log::Log>,
+    mut stop: watch::Receiver<bool>,
+) {
+    // SAFETY: the logger owns its ring-buffer fd for as long as the AsyncFd holds it.
+    let Ok(mut logger) = (unsafe { tokio::io::unix::AsyncFd::register(logger) }) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            ready = logger.readable_mut() => match ready {
+                Ok(mut guard) => {
+                    guard.get_inner_mut().flush();
+                    guard.clear_ready();
+                }
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Task ids name a cgroup, a pin directory and a state file: keep them plain.
+fn validate_task_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "task id {id:?}: use 1-64 letters, digits, '-', '_' or '.', not starting with '.'"
+        )))
+    }
+}
+
+/// The shell-style exit code for a finished task: its code, or 128 + the signal.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}

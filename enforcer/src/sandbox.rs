@@ -1,0 +1,200 @@
+//! What makes the task unable to undo its own enforcement. Applied in the child between
+//! fork and exec, so the task's first instruction already runs confined:
+//! it joins its cgroup, gets a cgroup namespace rooted there (it can't move out), a mount
+//! namespace without bpffs (it can't unlink the pins), no capabilities at all (no raw or
+//! packet sockets, no BPF, no mounts) and no_new_privs, and runs as the chosen user.
+
+use std::{
+    ffi::{CStr, CString},
+    io,
+    os::unix::process::CommandExt,
+    path::Path,
+    process::Command,
+};
+
+use crate::{
+    error::{Error, Result},
+    paths::BPFFS,
+};
+
+/// The user and group the task runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Identity {
+    /// `--user USER[:GROUP]` (names or numbers) if given, else the user who invoked sudo
+    /// (`SUDO_UID`/`SUDO_GID`), else `None`: the task keeps the enforcer's user.
+    pub fn choose(user: Option<&str>) -> Result<Option<Identity>> {
+        if let Some(spec) = user {
+            return parse_user(spec).map(Some);
+        }
+        let from_env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+        Ok(match (from_env("SUDO_UID"), from_env("SUDO_GID")) {
+            (Some(uid), Some(gid)) => Some(Identity { uid, gid }),
+            _ => None,
+        })
+    }
+}
+
+fn parse_user(spec: &str) -> Result<Identity> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let invalid = |what: &str| Error::Invalid(format!("--user {spec}: {what}"));
+    let (uid, primary_gid) = match user.parse::<u32>() {
+        Ok(uid) => (uid, None),
+        Err(_) => {
+            let name = CString::new(user).map_err(|_| invalid("bad user name"))?;
+            // SAFETY: getpwnam returns a pointer into static storage, read at once.
+            let pw = unsafe { libc::getpwnam(name.as_ptr()).as_ref() }
+                .ok_or_else(|| invalid("no such user"))?;
+            (pw.pw_uid, Some(pw.pw_gid))
+        }
+    };
+    let gid = match group {
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => {
+                let name = CString::new(g).map_err(|_| invalid("bad group name"))?;
+                // SAFETY: as above, for getgrnam.
+                unsafe { libc::getgrnam(name.as_ptr()).as_ref() }
+                    .ok_or_else(|| invalid("no such group"))?
+                    .gr_gid
+            }
+        },
+        None => primary_gid.unwrap_or(uid),
+    };
+    Ok(Identity { uid, gid })
+}
+
+/// Arranges for `command` to start confined in the cgroup at `cgroup_dir`.
+pub fn confine(command: &mut Command, cgroup_dir: &Path, identity: Option<Identity>) -> Result<()> {
+    let procs = path_cstring(&cgroup_dir.join("cgroup.procs"))?;
+    let bpffs = path_cstring(Path::new(BPFFS))?;
+    // SAFETY: the closure only makes async-signal-safe syscalls on data prepared above.
+    unsafe {
+        command.pre_exec(move || confine_self(&procs, &bpffs, identity));
+    }
+    Ok(())
+}
+
+fn path_cstring(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::Invalid(format!("path with NUL byte: {}", path.display())))
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs in the forked child: no allocation, only syscalls.
+fn confine_self(procs: &CStr, bpffs: &CStr, identity: Option<Identity>) -> io::Result<()> {
+    // SAFETY: raw syscalls with valid pointers; failure of any step aborts the exec.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        check(fd)?;
+        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+        libc::close(fd);
+        if written != 1 {
+            return Err(io::Error::last_os_error());
+        }
+        check(libc::unshare(libc::CLONE_NEWCGROUP | libc::CLONE_NEWNS))?;
+        check(libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ))?;
+        // bpffs may be absent or mounted elsewhere too; the pins live under BPFFS.
+        libc::umount2(bpffs.as_ptr(), libc::MNT_DETACH);
+        // Drop every capability from the bounding set (EINVAL past the last one).
+        for cap in 0..64 {
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 {
+                break;
+            }
+        }
+        if let Some(id) = identity {
+            check(libc::setgroups(1, &id.gid))?;
+            check(libc::setgid(id.gid))?;
+            check(libc::setuid(id.uid))?;
+        }
+        check(libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        ))?;
+        clear_capabilities()?;
+        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+    }
+    Ok(())
+}
+
+/// Empties the effective, permitted and inheritable sets (capset, version 3).
+fn clear_capabilities() -> io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capset with a v3 header and two data words.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    check(rc as libc::c_int)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_user_and_group() {
+        assert_eq!(
+            parse_user("1000:100").unwrap(),
+            Identity {
+                uid: 1000,
+                gid: 100
+            }
+        );
+        assert_eq!(
+            parse_user("1000").unwrap(),
+            Identity {
+                uid: 1000,
+                gid: 1000
+            }
+        );
+    }
+
+    #[test]
+    fn named_user_and_unknown_names() {
+        assert_eq!(parse_user("root").unwrap(), Identity { uid: 0, gid: 0 });
+        assert!(parse_user("no-such-user-here").is_err());
+        assert!(parse_user("root:no-such-group-here").is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! The record a run keeps of what it created, so that `gc` can remove what dead runs
+//! left behind (a `kill -9` of `enforcer run` leaves its task enforced, never open).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{Error, Result},
+    paths,
+};
+
+/// What one run created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    pub task_id: String,
+    /// The `enforcer run` process and its start time (to tell a reused pid apart).
+    pub owner_pid: u32,
+    pub owner_start_time: u64,
+    pub cgroup: PathBuf,
+}
+
+impl RunState {
+    /// The state of a run by this process.
+    pub fn for_this_process(task_id: &str, cgroup: &Path) -> Result<RunState> {
+        let owner_pid = std::process::id();
+        let owner_start_time = process_start_time(owner_pid)
+            .ok_or_else(|| Error::Invalid("cannot read this process's start time".into()))?;
+        Ok(RunState {
+            task_id: task_id.to_string(),
+            owner_pid,
+            owner_start_time,
+            cgroup: cgroup.to_path_buf(),
+        })
+    }
+
+    /// Written before anything else is created, so a crash at any later point is found.
+    pub fn save(&self) -> Result<()> {
+        let path = paths::state_file(&self.task_id);
+        fs::create_dir_all(paths::STATE_ROOT).map_err(Error::io("creating", paths::STATE_ROOT))?;
+        let json = serde_json::to_vec_pretty(self).expect("state serializes");
+        fs::write(&path, json).map_err(Error::io("writing", &path))
+    }
+
+    pub fn remove(&self) -> Result<()> {
+        let path = paths::state_file(&self.task_id);
+        fs::remove_file(&path).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(Error::io("removing", &path)(e)),
+        })
+    }
+
+    /// Every run state on the node; unreadable files are skipped with a warning.
+    pub fn all() -> Vec<RunState> {
+        let Ok(entries) = fs::read_dir(paths::STATE_ROOT) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| {
+                let parsed = fs::read(e.path())
+                    .map_err(|err| err.to_string())
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|err| err.to_string()));
+                parsed
+                    .map_err(|err| tracing::warn!(file = %e.path().display(), %err, "skipping state file"))
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// Whether the run that wrote this state is still alive.
+    pub fn owner_alive(&self) -> bool {
+        process_start_time(self.owner_pid) == Some(self.owner_start_time)
+    }
+}
+
+/// Field 22 of `/proc/PID/stat`: start time in clock ticks since boot.
+fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    after_comm.split(' ').nth(19)?.parse().ok()
+}
