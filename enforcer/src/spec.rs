@@ -9,10 +9,12 @@
 //! ```
 //! use enforcer::spec::{NetworkSpec, NetworkType, ResolvedNetwork, SHIPPED_DEFAULT};
 //!
-//! let spec = NetworkSpec::new(NetworkType::Http, &["crates.io", "*.GitHub.com", "x.github.com"])?;
+//! let domains = ["crates.io", "*.GitHub.com", "x.github.com"];
+//! let spec = NetworkSpec::new(NetworkType::Http, &domains)?;
 //! assert_eq!(spec.domains.to_string(), ".github.com, crates.io");
 //! let resolved = spec.resolve(SHIPPED_DEFAULT);
-//! assert!(matches!(resolved.network, ResolvedNetwork::Http(ref d) if d.matches_name("api.github.com")));
+//! let ResolvedNetwork::Http(allowed) = resolved.network else { unreachable!() };
+//! assert!(allowed.matches_name("api.github.com"));
 //! # Ok::<(), enforcer::spec::SpecError>(())
 //! ```
 

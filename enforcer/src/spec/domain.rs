@@ -273,10 +273,10 @@ fn parse_entry(raw: &str) -> Result<Domain, DomainProblem> {
         return Err(DomainProblem::MisplacedWildcard);
     }
     if let Ok(ip) = name.parse::<IpAddr>() {
-        return match wildcard {
-            true => Err(DomainProblem::WildcardIp),
-            false => Ok(Domain::Ip(ip.to_canonical())),
-        };
+        if wildcard {
+            return Err(DomainProblem::WildcardIp);
+        }
+        return Ok(Domain::Ip(ip.to_canonical()));
     }
     if name.contains(':') {
         return match name.rsplit_once(':') {
@@ -289,9 +289,10 @@ fn parse_entry(raw: &str) -> Result<Domain, DomainProblem> {
 
     check_name(name)?;
     let name = name.to_owned();
-    Ok(match wildcard {
-        true => Domain::Wildcard(name),
-        false => Domain::Exact(name),
+    Ok(if wildcard {
+        Domain::Wildcard(name)
+    } else {
+        Domain::Exact(name)
     })
 }
 

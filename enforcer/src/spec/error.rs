@@ -94,7 +94,11 @@ pub enum SpecError {
     },
 
     /// A job spec with several tasks, and no task chosen.
-    #[error("{origin} has {} tasks ({}); choose one with --task NAME", .tasks.len(), .tasks.join(", "))]
+    #[error(
+        "{origin} has {} tasks ({}); choose one with --task NAME",
+        .tasks.len(),
+        .tasks.join(", ")
+    )]
     TaskRequired {
         /// `job spec` or `job spec PATH`.
         origin: String,

@@ -52,6 +52,7 @@ fn spec_table() {
     let name253 = long_name(253);
     let name254 = long_name(254);
 
+    #[rustfmt::skip]
     let rows: Vec<(NetworkType, Vec<&str>, Want)> = vec![
         // Bacalhau's TestNetworkConfig_IsValid.
         (Http, vec!["192.168.0.1"], good(&["192.168.0.1"])),
