@@ -277,29 +277,77 @@ mod tests {
         let cases: &[(Mode, Flow, Result<(), Reason>)] = &[
             (Mode::Full, flow(OTHER, Some(22), UDP, true), Ok(())),
             (Mode::Full, flow(loopback, Some(22), TCP, true), Ok(())),
-            (Mode::None, flow(ALLOWED, Some(80), TCP, true), Err(NetworkNone)),
+            (
+                Mode::None,
+                flow(ALLOWED, Some(80), TCP, true),
+                Err(NetworkNone),
+            ),
             (Mode::None, flow(DNS, Some(53), UDP, true), Err(NetworkNone)),
-            (Mode::None, flow(loopback, Some(80), TCP, true), Err(HostLoopback)),
-            (Mode::None, flow(loopback6, Some(80), TCP, true), Err(HostLoopback)),
+            (
+                Mode::None,
+                flow(loopback, Some(80), TCP, true),
+                Err(HostLoopback),
+            ),
+            (
+                Mode::None,
+                flow(loopback6, Some(80), TCP, true),
+                Err(HostLoopback),
+            ),
             (Mode::None, flow(loopback, Some(80), TCP, false), Ok(())),
             (Mode::Http, flow(ALLOWED, Some(80), TCP, true), Ok(())),
             (Mode::Http, flow(ALLOWED, Some(443), TCP, true), Ok(())),
             (Mode::Http, flow(ALLOWED6, Some(443), TCP, true), Ok(())),
             (Mode::Http, flow(ALLOWED, None, TCP, true), Ok(())),
-            (Mode::Http, flow(ALLOWED, Some(8080), TCP, true), Err(PortNotAllowed)),
-            (Mode::Http, flow(ALLOWED, Some(80), UDP, true), Err(ProtocolNotAllowed)),
-            (Mode::Http, flow(ALLOWED, None, ICMP, true), Err(ProtocolNotAllowed)),
-            (Mode::Http, flow(OTHER, Some(80), TCP, true), Err(AddressNotAllowed)),
+            (
+                Mode::Http,
+                flow(ALLOWED, Some(8080), TCP, true),
+                Err(PortNotAllowed),
+            ),
+            (
+                Mode::Http,
+                flow(ALLOWED, Some(80), UDP, true),
+                Err(ProtocolNotAllowed),
+            ),
+            (
+                Mode::Http,
+                flow(ALLOWED, None, ICMP, true),
+                Err(ProtocolNotAllowed),
+            ),
+            (
+                Mode::Http,
+                flow(OTHER, Some(80), TCP, true),
+                Err(AddressNotAllowed),
+            ),
             (Mode::Http, flow(DNS, Some(53), UDP, true), Ok(())),
             (Mode::Http, flow(DNS, Some(53), TCP, true), Ok(())),
-            (Mode::Http, flow(DNS, Some(54), UDP, true), Err(ProtocolNotAllowed)),
-            (Mode::Http, flow(OTHER, Some(53), UDP, true), Err(ProtocolNotAllowed)),
-            (Mode::Http, flow(NODE, Some(80), TCP, true), Err(NodeAddress)),
+            (
+                Mode::Http,
+                flow(DNS, Some(54), UDP, true),
+                Err(ProtocolNotAllowed),
+            ),
+            (
+                Mode::Http,
+                flow(OTHER, Some(53), UDP, true),
+                Err(ProtocolNotAllowed),
+            ),
+            (
+                Mode::Http,
+                flow(NODE, Some(80), TCP, true),
+                Err(NodeAddress),
+            ),
             (Mode::Http, flow(NODE, Some(80), TCP, false), Ok(())),
-            (Mode::Http, flow(loopback, Some(80), TCP, true), Err(HostLoopback)),
+            (
+                Mode::Http,
+                flow(loopback, Some(80), TCP, true),
+                Err(HostLoopback),
+            ),
         ];
         for (mode, flow, expected) in cases {
-            assert_eq!(judge(&cfg(*mode), flow, &Book), *expected, "{mode:?} {flow:?}");
+            assert_eq!(
+                judge(&cfg(*mode), flow, &Book),
+                *expected,
+                "{mode:?} {flow:?}"
+            );
         }
     }
 

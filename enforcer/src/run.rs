@@ -95,10 +95,12 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
         .unwrap_or_else(|| format!("task-{}", std::process::id()));
     validate_task_id(&task_id)?;
 
-    let state = RunState::for_this_process(&task_id, &parent.join(&task_id))?;
+    let cgroup_path = parent.join(&task_id);
+    let state = RunState::for_this_process(&task_id, &cgroup_path)?;
     state.save()?;
     let result = run_in_cgroup(&options, &policy, &parent, &task_id).await;
-    if result.is_ok() {
+    // Kept only when something could not be removed: `gc` finishes the job.
+    if result.is_ok() || !cgroup_path.exists() {
         state.remove()?;
     }
     result

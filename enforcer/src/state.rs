@@ -3,6 +3,7 @@
 
 use std::{
     fs,
+    io::Write,
     path::{Path, PathBuf},
 };
 
@@ -38,11 +39,27 @@ impl RunState {
     }
 
     /// Written before anything else is created, so a crash at any later point is found.
+    /// Fails if another run (alive or not yet collected) uses the same task id.
     pub fn save(&self) -> Result<()> {
         let path = paths::state_file(&self.task_id);
         fs::create_dir_all(paths::STATE_ROOT).map_err(Error::io("creating", paths::STATE_ROOT))?;
+        let mut file = match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Invalid(format!(
+                    "task id {} is in use by another run ({})",
+                    self.task_id,
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(Error::io("creating", &path)(e)),
+        };
         let json = serde_json::to_vec_pretty(self).expect("state serializes");
-        fs::write(&path, json).map_err(Error::io("writing", &path))
+        file.write_all(&json).map_err(Error::io("writing", &path))
     }
 
     pub fn remove(&self) -> Result<()> {
