@@ -3,8 +3,9 @@
 //! address sets live in the maps of `maps.rs`, which userspace changes while it runs.
 //!
 //! Every hook fails closed: when anything can't be read, the flow is refused.
-#![no_std]
-#![no_main]
+// Host builds (clippy, `cargo build --workspace`) get std and an empty main.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
 
 mod maps;
 mod report;
@@ -148,7 +149,7 @@ pub fn sock_create(ctx: SockContext) -> i32 {
         // SAFETY: helper allowed for sock programs.
         let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
         // A full table evicts old sockets; their packets are then judged as host-netns.
-        let _ = SOCKET_OWNERS.insert(&cookie, &owner, 0);
+        let _ = SOCKET_OWNERS.insert(cookie, owner, 0);
         return ALLOW;
     };
     count(Counter::SocketsDenied);
@@ -182,7 +183,7 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
     let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     // Sockets not seen at creation (accepted ones, evicted ones) count as host-netns.
     let owner = SOCKET_OWNERS
-        .get_ptr(&cookie)
+        .get_ptr(cookie)
         // SAFETY: value pointer from a map lookup, copied out at once.
         .map(|p| unsafe { *p })
         .unwrap_or(SocketOwner {
@@ -257,8 +258,11 @@ fn parse_packet(ctx: &SkBuffContext, in_host_netns: bool) -> Option<Flow> {
 #[used]
 static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
 
-#[cfg(not(test))]
+#[cfg(target_arch = "bpf")]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

@@ -12,6 +12,12 @@ pub fn collect_dead_runs() -> Result<Vec<String>> {
         if state.owner_alive() {
             continue;
         }
+        // Only ever kill a cgroup that is named after the task, as runs create them.
+        if state.cgroup.file_name() != Some(std::ffi::OsStr::new(&state.task_id)) {
+            tracing::warn!(task = %state.task_id, cgroup = %state.cgroup.display(),
+                "state file names a cgroup the run did not create; leaving it");
+            continue;
+        }
         let cgroup = TaskCgroup::existing(state.cgroup.clone());
         cgroup.kill_all(Duration::from_secs(10))?;
         bpffs::remove_pins(&paths::pin_dir(&state.task_id))?;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 pub const BPFFS: &str = "/sys/fs/bpf";
 /// Pinned links and maps of each task: `PIN_ROOT/<task id>/<name>`.
 pub const PIN_ROOT: &str = "/sys/fs/bpf/enforcer";
+/// The enforcer's runtime directory (hidden from tasks).
+pub const RUN_ROOT: &str = "/run/enforcer";
 /// Run state of each task: `STATE_ROOT/<task id>.json`.
 pub const STATE_ROOT: &str = "/run/enforcer/tasks";
 /// Task cgroups go under `<cgroup2 mount>/DEFAULT_CGROUP_PARENT` unless told otherwise.

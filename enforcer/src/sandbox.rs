@@ -1,8 +1,12 @@
 //! What makes the task unable to undo its own enforcement. Applied in the child between
 //! fork and exec, so the task's first instruction already runs confined:
-//! it joins its cgroup, gets a cgroup namespace rooted there (it can't move out), a mount
-//! namespace without bpffs (it can't unlink the pins), no capabilities at all (no raw or
-//! packet sockets, no BPF, no mounts) and no_new_privs, and runs as the chosen user.
+//! - it joins its cgroup and gets a cgroup namespace rooted there;
+//! - in a mount namespace of its own, the cgroup2 hierarchy is remounted so that its own
+//!   cgroup is the root (an unprivileged root could otherwise write its pid into an
+//!   ancestor's `cgroup.procs` and leave), bpffs is gone (it can't unlink the pins) and the
+//!   enforcer's run state is hidden under an empty read-only tmpfs;
+//! - it has no capabilities at all (no raw or packet sockets, no BPF, no mounts) and
+//!   no_new_privs, and runs as the chosen user.
 
 use std::{
     ffi::{CStr, CString},
@@ -13,8 +17,9 @@ use std::{
 };
 
 use crate::{
+    cgroup::cgroup2_mount,
     error::{Error, Result},
-    paths::BPFFS,
+    paths::{BPFFS, RUN_ROOT},
 };
 
 /// The user and group the task runs as.
@@ -73,13 +78,25 @@ fn parse_user(spec: &str) -> Result<Identity> {
 
 /// Arranges for `command` to start confined in the cgroup at `cgroup_dir`.
 pub fn confine(command: &mut Command, cgroup_dir: &Path, identity: Option<Identity>) -> Result<()> {
-    let procs = path_cstring(&cgroup_dir.join("cgroup.procs"))?;
-    let bpffs = path_cstring(Path::new(BPFFS))?;
+    let paths = ConfinementPaths {
+        procs: path_cstring(&cgroup_dir.join("cgroup.procs"))?,
+        cgroup2: path_cstring(&cgroup2_mount()?)?,
+        bpffs: path_cstring(Path::new(BPFFS))?,
+        run_state: path_cstring(Path::new(RUN_ROOT))?,
+    };
     // SAFETY: the closure only makes async-signal-safe syscalls on data prepared above.
     unsafe {
-        command.pre_exec(move || confine_self(&procs, &bpffs, identity));
+        command.pre_exec(move || confine_self(&paths, identity));
     }
     Ok(())
+}
+
+/// Paths the child needs, made into C strings before the fork.
+struct ConfinementPaths {
+    procs: CString,
+    cgroup2: CString,
+    bpffs: CString,
+    run_state: CString,
 }
 
 fn path_cstring(path: &Path) -> Result<CString> {
@@ -96,26 +113,32 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 }
 
 /// Runs in the forked child: no allocation, only syscalls.
-fn confine_self(procs: &CStr, bpffs: &CStr, identity: Option<Identity>) -> io::Result<()> {
+fn confine_self(paths: &ConfinementPaths, identity: Option<Identity>) -> io::Result<()> {
+    join_cgroup(&paths.procs)?;
     // SAFETY: raw syscalls with valid pointers; failure of any step aborts the exec.
     unsafe {
-        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        check(fd)?;
-        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
-        libc::close(fd);
-        if written != 1 {
-            return Err(io::Error::last_os_error());
-        }
         check(libc::unshare(libc::CLONE_NEWCGROUP | libc::CLONE_NEWNS))?;
-        check(libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ))?;
+        mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+        // Remounted from inside the new cgroup namespace, cgroup2 shows only the task's cgroup.
+        check(libc::umount2(paths.cgroup2.as_ptr(), libc::MNT_DETACH))?;
+        let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        mount(
+            Some(c"cgroup2"),
+            &paths.cgroup2,
+            Some(c"cgroup2"),
+            no_exec,
+            None,
+        )?;
         // bpffs may be absent or mounted elsewhere too; the pins live under BPFFS.
-        libc::umount2(bpffs.as_ptr(), libc::MNT_DETACH);
+        libc::umount2(paths.bpffs.as_ptr(), libc::MNT_DETACH);
+        let read_only = no_exec | libc::MS_RDONLY;
+        mount(
+            Some(c"tmpfs"),
+            &paths.run_state,
+            Some(c"tmpfs"),
+            read_only,
+            Some(c"size=4k"),
+        )?;
         // Drop every capability from the bounding set (EINVAL past the last one).
         for cap in 0..64 {
             if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 {
@@ -138,6 +161,41 @@ fn confine_self(procs: &CStr, bpffs: &CStr, identity: Option<Identity>) -> io::R
         check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
     }
     Ok(())
+}
+
+fn join_cgroup(procs: &CStr) -> io::Result<()> {
+    // SAFETY: open/write/close on a path we own the string of.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        check(fd)?;
+        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+        libc::close(fd);
+        if written != 1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// mount(2) with optional C-string arguments.
+fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fs_type: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: every pointer is null or a valid C string.
+    check(unsafe {
+        libc::mount(
+            ptr(source),
+            target.as_ptr(),
+            ptr(fs_type),
+            flags,
+            ptr(data).cast(),
+        )
+    })
 }
 
 /// Empties the effective, permitted and inheritable sets (capset, version 3).

@@ -1,1 +1,34 @@
+//! The enforcer's test lab: real network namespaces, veth pairs and servers
+//! that integration tests point enforced tasks at.
+//!
+//! The crate has two halves that share the wire formats defined here:
+//! - the `enforcer-probe` binary (servers for the lab, and the client that runs
+//!   inside enforced tasks and reports one JSON line per attempt);
+//! - this library, which builds labs ([`Lab`], [`HostService`]), runs the probe
+//!   ([`run_probe`]) and reads what the lab servers saw ([`Received`]).
+//!
+//! Everything the lab creates is removed on drop, also when a test panics.
 
+mod binaries;
+pub mod expect;
+mod host_service;
+mod ip;
+mod lab;
+mod output;
+mod privilege;
+mod ready;
+mod received;
+mod run;
+pub mod scoped;
+mod scratch;
+mod server;
+pub mod task;
+
+pub use binaries::{enforcer_bin, probe_bin};
+pub use host_service::HostService;
+pub use lab::{cleanup_stale_labs, Lab};
+pub use output::{Attempt, ProbeResult};
+pub use privilege::kernel_lab_available;
+pub use ready::Ready;
+pub use received::Received;
+pub use run::run_probe;

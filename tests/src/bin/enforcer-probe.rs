@@ -1,1 +1,238 @@
-fn main(){}
+//! `enforcer-probe`: the network probe of the enforcer's tests.
+//!
+//! It runs as the lab's servers (`serve`) and as the client inside enforced
+//! tasks. Client subcommands print exactly one JSON line and exit 0 when the
+//! attempt succeeded, 1 when it did not.
+
+mod probe;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use hickory_proto::rr::RecordType;
+
+use probe::outcome::{report, Outcome};
+use probe::sockets::Family;
+
+/// Network probe for the enforcer's tests.
+///
+/// Client subcommands print one JSON line
+/// `{"ok":bool,"errno":int|null,"error":string|null,"elapsed_ms":u64,"reply":string|null}`
+/// and exit 0 when ok, 1 when not. `errno` is the OS errno of the failing call
+/// (1 = EPERM: refused at once); timeouts give errno 110 and error "timeout".
+#[derive(Parser)]
+#[command(name = "enforcer-probe", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Client(Client),
+    /// TCP-connect to each target in turn until the duration ends, printing one
+    /// JSON line per attempt: `{"target":"ip:port","ok":bool,"errno":int|null,"t_ms":u64}`
+    /// (t_ms: when the attempt started, since the loop started).
+    ConnectLoop(ConnectLoopArgs),
+    /// Serve HTTP, UDP echo and DNS until killed, logging what arrives.
+    Serve(ServeArgs),
+}
+
+/// The one-shot client probes.
+#[derive(Subcommand)]
+enum Client {
+    /// Connect over TCP, send `GET / HTTP/1.0`; reply = the response body.
+    Tcp {
+        /// Destination address.
+        addr: IpAddr,
+        /// Destination port.
+        port: u16,
+        /// Use an AF_INET6 socket; an IPv4 ADDR becomes `::ffff:a.b.c.d`.
+        #[arg(long)]
+        v6_socket: bool,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Send the datagram "ping" and wait for its echo; reply = the echo.
+    Udp {
+        /// Destination address.
+        addr: IpAddr,
+        /// Destination port.
+        port: u16,
+        /// connect() then send() instead of sendto().
+        #[arg(long)]
+        connect: bool,
+        /// Use an AF_INET6 socket; an IPv4 ADDR becomes `::ffff:a.b.c.d`.
+        #[arg(long)]
+        v6_socket: bool,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Send one DNS query; ok when any response arrives.
+    ///
+    /// reply = the answers' data joined by ",", prefixed with `<RCODE>:` when
+    /// the response code is not NoError (e.g. `NXDomain:`, `Refused:`).
+    Dns {
+        /// Address of the DNS server.
+        server: IpAddr,
+        /// Name to look up.
+        name: String,
+        /// Over TCP instead of UDP.
+        #[arg(long)]
+        tcp: bool,
+        /// Query type: A, AAAA, or any other type name.
+        #[arg(long, default_value = "A", value_parser = parse_qtype)]
+        qtype: RecordType,
+        /// Server port.
+        #[arg(long, default_value_t = 53)]
+        port: u16,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Create a raw ICMP (4) or ICMPv6 (6) socket; ok when created.
+    Raw {
+        /// 4 or 6.
+        family: Family,
+    },
+    /// Send an ICMP echo request from a ping socket and wait for the reply.
+    Ping {
+        /// Address to ping.
+        addr: IpAddr,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Create an AF_PACKET raw socket for all protocols; ok when created.
+    Packet,
+    /// Move this process into cgroup DIR (writes "0" to DIR/cgroup.procs).
+    JoinCgroup {
+        /// The cgroup's directory in the cgroup2 filesystem.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ConnectLoopArgs {
+    /// `ip:port` or `[ipv6]:port`; repeatable.
+    #[arg(long = "target", required = true)]
+    targets: Vec<SocketAddr>,
+    /// Stop starting attempts after this many milliseconds.
+    #[arg(long)]
+    duration_ms: u64,
+    /// Pause after each attempt.
+    #[arg(long, default_value_t = 5)]
+    interval_ms: u64,
+    /// Give up on one connect after this many milliseconds.
+    #[arg(long, default_value_t = 500)]
+    timeout_ms: u64,
+}
+
+/// Every port is bound on every `--bind` address. Logged lines:
+/// `tcp <local ip> <port> <peer ip>`, `udp <local ip> <port> <peer ip>`,
+/// `dns <qname> <qtype> <peer ip>`.
+#[derive(Args)]
+struct ServeArgs {
+    /// Append one line per connection, datagram or query here.
+    #[arg(long)]
+    log: PathBuf,
+    /// Written (JSON list of bound sockets) once every socket is bound.
+    #[arg(long)]
+    ready: PathBuf,
+    /// HTTP port; repeatable; 0 lets the kernel pick.
+    #[arg(long = "tcp-port")]
+    tcp_ports: Vec<u16>,
+    /// UDP echo port; repeatable.
+    #[arg(long = "udp-port")]
+    udp_ports: Vec<u16>,
+    /// DNS port, served over UDP and TCP.
+    #[arg(long)]
+    dns_port: Option<u16>,
+    /// DNS record NAME=IP (A or AAAA by the IP's family); repeatable, also per name.
+    #[arg(long = "record", value_parser = parse_record)]
+    records: Vec<(String, IpAddr)>,
+    /// Address to serve on; repeatable. Default: 0.0.0.0 and :: (IPv6 only).
+    #[arg(long = "bind")]
+    binds: Vec<IpAddr>,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Client(client) => run_client(client),
+        Command::ConnectLoop(args) => exit_status(probe::connect_loop::run(&args)),
+        Command::Serve(args) => exit_status(probe::serve::run(&args)),
+    }
+}
+
+fn run_client(client: Client) -> ExitCode {
+    let start = Instant::now();
+    let outcome: Outcome = match client {
+        Client::Tcp {
+            addr,
+            port,
+            v6_socket,
+            timeout_ms,
+        } => probe::tcp::http_get(probe::addr::destination(addr, port, v6_socket), timeout_ms),
+        Client::Udp {
+            addr,
+            port,
+            connect,
+            v6_socket,
+            timeout_ms,
+        } => probe::udp::echo(
+            probe::addr::destination(addr, port, v6_socket),
+            connect,
+            timeout_ms,
+        ),
+        Client::Dns {
+            server,
+            name,
+            tcp,
+            qtype,
+            port,
+            timeout_ms,
+        } => probe::dns::query(SocketAddr::new(server, port), &name, qtype, tcp, timeout_ms),
+        Client::Raw { family } => probe::sockets::raw(family),
+        Client::Ping { addr, timeout_ms } => probe::ping::ping(addr, timeout_ms),
+        Client::Packet => probe::sockets::packet(),
+        Client::JoinCgroup { dir } => probe::cgroup::join(&dir),
+    };
+    let result = report(outcome, start.elapsed());
+    println!(
+        "{}",
+        serde_json::to_string(&result).expect("a probe result serializes")
+    );
+    if result.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Exit status of the non-client subcommands: 2 on error, which a client
+/// never uses.
+fn exit_status(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("enforcer-probe: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse_qtype(s: &str) -> Result<RecordType, String> {
+    s.to_ascii_uppercase().parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_record(s: &str) -> Result<(String, IpAddr), String> {
+    let (name, ip) = s.split_once('=').ok_or("expected NAME=IP")?;
+    let ip = ip.parse().map_err(|e| format!("{ip:?}: {e}"))?;
+    Ok((probe::serve::zone_key(name), ip))
+}

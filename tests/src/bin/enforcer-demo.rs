@@ -1,0 +1,211 @@
+//! `cargo xtask demo`: builds a lab of network namespaces and runs real tasks through
+//! `enforcer run` under None, Full and HTTP, printing what was allowed and refused.
+
+use anyhow::{bail, Result};
+use enforcer_tests::{
+    kernel_lab_available, probe_bin,
+    task::{enforcer_run, TaskOutcome},
+    Lab,
+};
+
+/// One task to run: a label, the enforcer flags, and the task's command.
+struct Scenario {
+    label: String,
+    flags: Vec<String>,
+    task: Vec<String>,
+}
+
+fn main() -> Result<()> {
+    if !kernel_lab_available() {
+        bail!("the demo needs root (it creates network namespaces and loads eBPF)");
+    }
+    let lab = Lab::start()?;
+    println!(
+        "lab {}: files.lab.test = {} / {}, mirror.lab.test = {}, blocked.lab.test = {}, DNS at {}\n",
+        lab.netns(),
+        lab.host(0),
+        lab.host6(0),
+        lab.host(1),
+        lab.host(2),
+        lab.dns()
+    );
+    let mut failures = 0;
+    for scenario in scenarios(&lab) {
+        let flags: Vec<&str> = scenario.flags.iter().map(String::as_str).collect();
+        let task: Vec<&str> = scenario.task.iter().map(String::as_str).collect();
+        let outcome = enforcer_run(&flags, &task);
+        println!(
+            "$ enforcer run {} -- {}",
+            scenario.flags.join(" "),
+            short_task(&scenario.task)
+        );
+        println!("  {:<44} {}", scenario.label, verdict(&outcome));
+        if outcome.exit_code == Some(125) {
+            failures += 1;
+            eprintln!("{}", outcome.stderr);
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} task(s) could not be enforced");
+    }
+    Ok(())
+}
+
+fn scenarios(lab: &Lab) -> Vec<Scenario> {
+    let probe = probe_bin().display().to_string();
+    let files = lab.host(0).to_string();
+    let files6 = lab.host6(0).to_string();
+    let blocked = lab.host(2).to_string();
+    let dns = lab.dns().to_string();
+    let http: Vec<String> = [
+        "--network",
+        "http",
+        "--domain",
+        "files.lab.test",
+        "--domain",
+        ".mirror.lab.test",
+        "--upstream",
+        &dns,
+    ]
+    .map(String::from)
+    .to_vec();
+    let none = vec!["--network".to_string(), "none".into()];
+    let full = vec!["--network".to_string(), "full".into()];
+    let probe_task = |label: &str, flags: &[String], args: &[&str]| Scenario {
+        label: label.to_string(),
+        flags: flags.to_vec(),
+        task: std::iter::once(probe.clone())
+            .chain(args.iter().map(|a| a.to_string()))
+            .collect(),
+    };
+    let curl = |label: &str, flags: &[String], url_host: &str, ip: &str, port: &str| Scenario {
+        label: label.to_string(),
+        flags: flags.to_vec(),
+        task: [
+            "curl",
+            "-sS",
+            "-m",
+            "3",
+            "-o",
+            "/dev/null",
+            "-w",
+            "HTTP %{http_code}",
+            "--resolve",
+            &format!("{url_host}:{port}:{ip}"),
+            &format!("http://{url_host}:{port}/"),
+        ]
+        .map(String::from)
+        .to_vec(),
+    };
+    vec![
+        curl(
+            "None: curl files.lab.test",
+            &none,
+            "files.lab.test",
+            &files,
+            "80",
+        ),
+        probe_task(
+            "None: UDP to the lab's echo server",
+            &none,
+            &["udp", &files, "9000"],
+        ),
+        probe_task(
+            "None: DNS to the lab resolver",
+            &none,
+            &["dns", &dns, "files.lab.test"],
+        ),
+        curl(
+            "Full: curl files.lab.test",
+            &full,
+            "files.lab.test",
+            &files,
+            "80",
+        ),
+        probe_task(
+            "Full: TCP to blocked.lab.test:8080",
+            &full,
+            &["tcp", &blocked, "8080"],
+        ),
+        probe_task(
+            "HTTP: DNS files.lab.test via upstream",
+            &http,
+            &["dns", &dns, "files.lab.test"],
+        ),
+        curl(
+            "HTTP: curl files.lab.test",
+            &http,
+            "files.lab.test",
+            &files,
+            "80",
+        ),
+        probe_task(
+            "HTTP: TCP [files.lab.test]:443 over IPv6",
+            &http,
+            &["tcp", &files6, "443"],
+        ),
+        probe_task(
+            "HTTP: TCP files.lab.test:8080",
+            &http,
+            &["tcp", &files, "8080"],
+        ),
+        curl(
+            "HTTP: curl blocked.lab.test",
+            &http,
+            "blocked.lab.test",
+            &blocked,
+            "80",
+        ),
+        probe_task(
+            "HTTP: UDP to files.lab.test:9000",
+            &http,
+            &["udp", &files, "9000"],
+        ),
+        probe_task(
+            "HTTP: DNS via another resolver",
+            &http,
+            &["dns", &blocked, "blocked.lab.test"],
+        ),
+        probe_task("HTTP: raw socket", &http, &["raw", "4"]),
+    ]
+}
+
+fn short_task(task: &[String]) -> String {
+    let mut words = task.to_vec();
+    if let Some(first) = words.first_mut() {
+        if first.ends_with("enforcer-probe") {
+            *first = "enforcer-probe".into();
+        }
+    }
+    words.join(" ")
+}
+
+/// "allowed (...)" or "REFUSED (reason, destination)".
+fn verdict(outcome: &TaskOutcome) -> String {
+    let detail = outcome
+        .stdout
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    if outcome.exit_code == Some(0) {
+        let reply = serde_json::from_str::<serde_json::Value>(&detail)
+            .ok()
+            .and_then(|v| v.get("reply").and_then(|r| r.as_str()).map(str::to_string))
+            .unwrap_or(detail);
+        return format!("allowed   {}", reply.trim());
+    }
+    match outcome.denials.first() {
+        Some(d) => format!(
+            "REFUSED   {} {} {} (hook {}, pid {}, {})",
+            d.reason,
+            d.protocol,
+            d.destination,
+            d.hook,
+            d.pid.map_or("-".into(), |p| p.to_string()),
+            d.comm.as_deref().unwrap_or("-")
+        ),
+        None => format!("REFUSED   exit {:?} {}", outcome.exit_code, detail),
+    }
+}

@@ -1,0 +1,53 @@
+//! `tcp`: an HTTP/1.0 GET over a fresh TCP connection.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::deadline::Deadline;
+use super::outcome::{During, Failure, Outcome};
+
+const REQUEST: &[u8] = b"GET / HTTP/1.0\r\nHost: probe\r\n\r\n";
+
+/// Replies are a line of text; anything longer is not from a lab server.
+const MAX_REPLY: usize = 64 * 1024;
+
+/// Connects to `dest` from a socket of its family, giving up after `timeout`.
+pub fn connect(dest: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(dest), Type::STREAM, Some(Protocol::TCP))?;
+    socket.connect_timeout(&dest.into(), timeout)?;
+    Ok(socket.into())
+}
+
+/// GETs `/` from `dest`; the reply is the response body.
+pub fn http_get(dest: SocketAddr, timeout_ms: u64) -> Outcome {
+    let deadline = Deadline::after_ms(timeout_ms);
+    let mut stream = connect(dest, deadline.remaining()?).during("connect")?;
+    stream
+        .set_write_timeout(Some(deadline.remaining()?))
+        .during("setsockopt")?;
+    stream.write_all(REQUEST).during("send")?;
+    let response = read_to_eof(&mut stream, &deadline)?;
+    let text = String::from_utf8_lossy(&response);
+    match text.split_once("\r\n\r\n") {
+        Some((_head, body)) => Ok(Some(body.to_owned())),
+        None => Err(Failure::other(format!("not an HTTP response: {text:?}"))),
+    }
+}
+
+fn read_to_eof(stream: &mut TcpStream, deadline: &Deadline) -> Result<Vec<u8>, Failure> {
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while response.len() < MAX_REPLY {
+        stream
+            .set_read_timeout(Some(deadline.remaining()?))
+            .during("setsockopt")?;
+        match stream.read(&mut chunk).during("recv")? {
+            0 => break,
+            n => response.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Ok(response)
+}

@@ -1,0 +1,52 @@
+//! Running the probe directly, outside any enforced task.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::{probe_bin, ProbeResult};
+
+/// Longer than any probe timeout a test uses: past it the probe is hung.
+const HARD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `enforcer-probe ARGS...` in this process's namespaces and cgroup and
+/// returns its result.
+///
+/// # Panics
+/// When the probe cannot start, outlives a 30 s hard timeout (it is killed),
+/// or prints no result line: all of these are bugs, not test outcomes.
+pub fn run_probe(args: &[&str]) -> ProbeResult {
+    let output = output_within(Command::new(probe_bin()).args(args), HARD_TIMEOUT);
+    ProbeResult::from_stdout(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "probe {args:?} ({}): {e:#}; stderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    })
+}
+
+/// Runs a command to completion, killing it once `limit` has passed.
+pub(crate) fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+    let pid = child.id();
+    // Waiting in a thread keeps the pipes drained while we watch the clock.
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let result = match finished.recv_timeout(limit) {
+        Ok(result) => result,
+        Err(_) => {
+            // SAFETY: kill(2) on the pid of our own unreaped child; the waiting
+            // thread reaps it right after.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            let _ = finished.recv();
+            panic!("{command:?} still running after {limit:?}: killed");
+        }
+    };
+    result.unwrap_or_else(|e| panic!("wait for {command:?}: {e}"))
+}

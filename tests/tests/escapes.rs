@@ -1,0 +1,170 @@
+//! What a hostile task tries: raw, packet and ping sockets, children, nested cgroups,
+//! leaving its cgroup, reaching the pins, and killing the enforcer.
+
+use std::thread;
+
+use enforcer::cgroup::cgroup2_mount;
+use enforcer_tests::{
+    expect::{allowed, destination, refused_at_once},
+    kernel_lab_available, probe_bin, run_probe,
+    task::{enforcer_run, probe_task},
+    Lab,
+};
+
+const MODES: [&[&str]; 2] = [
+    &["--network", "none"],
+    &["--network", "http", "--domain", "192.0.2.123"],
+];
+
+#[test]
+fn raw_and_packet_sockets_are_refused() {
+    if !kernel_lab_available() {
+        return;
+    }
+    for args in [&["raw", "4"][..], &["raw", "6"], &["packet"]] {
+        assert!(run_probe(args).ok, "root outside a task can open {args:?}");
+        for mode in MODES {
+            refused_at_once(&probe_task(mode, args));
+        }
+    }
+}
+
+#[test]
+fn ping_sockets_are_refused() {
+    if !kernel_lab_available() {
+        return;
+    }
+    // Debian forbids unprivileged ping sockets by default ("1 0"); open them to everyone
+    // so that only the enforcer stands in the way.
+    std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647").unwrap();
+    let lab = Lab::start().unwrap();
+    for addr in [lab.host(0).to_string(), lab.host6(0).to_string()] {
+        assert!(
+            run_probe(&["ping", &addr]).ok,
+            "lab host {addr} must answer ping"
+        );
+        for mode in MODES {
+            let outcome = probe_task(mode, &["ping", &addr]);
+            refused_at_once(&outcome);
+            assert!(
+                outcome.denials.iter().any(|d| d.reason == "ping-socket"),
+                "{:#?}",
+                outcome.denials
+            );
+        }
+    }
+}
+
+#[test]
+fn children_and_grandchildren_are_enforced() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let probe = probe_bin();
+    let script = format!("sh -c '{} tcp {} 80'", probe.display(), lab.host(0));
+    let outcome = enforcer_run(&["--network", "none"], &["sh", "-c", &script]);
+    refused_at_once(&outcome);
+    assert!(outcome
+        .denials
+        .iter()
+        .any(|d| d.comm.as_deref() == Some("enforcer-probe")));
+}
+
+#[test]
+fn a_nested_cgroup_is_enforced() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let task_id = format!("nested-{}", std::process::id());
+    let cgroup = cgroup2_mount().unwrap().join("enforcer").join(&task_id);
+    // Inside the task the cgroup2 mount shows the task's own cgroup as its root.
+    let script = format!(
+        "mkdir {cg}/inner && echo $$ > {cg}/inner/cgroup.procs && grep -qx 0::/inner /proc/self/cgroup && exec {probe} tcp {host} 80",
+        cg = cgroup2_mount().unwrap().display(),
+        probe = probe_bin().display(),
+        host = lab.host(0)
+    );
+    let outcome = enforcer_run(
+        &["--network", "none", "--task-id", &task_id],
+        &["sh", "-c", &script],
+    );
+    refused_at_once(&outcome);
+    assert!(!cgroup.exists(), "the nested cgroup must be removed too");
+}
+
+#[test]
+fn the_task_cannot_leave_its_cgroup() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let root = cgroup2_mount().unwrap();
+    let task_id = format!("leave-{}", std::process::id());
+    let host_path = root.join("enforcer").join(&task_id);
+    // Every way up the hierarchy the task can name: the mount root, the host path of its
+    // cgroup's parent, and `..`. It must still be in its own cgroup afterwards.
+    let script = format!(
+        "for d in {root} {root}/enforcer {root}/..; do echo $$ > $d/cgroup.procs; done 2>/dev/null; \
+         grep -qx 0::/ /proc/self/cgroup && exec {probe} tcp {host} 80",
+        root = root.display(),
+        probe = probe_bin().display(),
+        host = lab.host(0)
+    );
+    let outcome = enforcer_run(
+        &["--network", "none", "--task-id", &task_id],
+        &["sh", "-c", &script],
+    );
+    refused_at_once(&outcome);
+    assert!(outcome.denials.iter().any(|d| d.reason == "network-none"));
+    assert!(!host_path.exists());
+}
+
+#[test]
+fn the_task_has_no_capabilities_and_cannot_see_the_pins() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let outcome = enforcer_run(
+        &["--network", "none"],
+        &[
+            "sh",
+            "-c",
+            "grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status; ls /sys/fs/bpf/enforcer",
+        ],
+    );
+    for set in ["CapEff", "CapPrm", "CapBnd"] {
+        assert!(
+            outcome
+                .stdout
+                .contains(&format!("{set}:\t0000000000000000")),
+            "{}",
+            outcome.stdout
+        );
+    }
+    assert_ne!(
+        outcome.exit_code,
+        Some(0),
+        "bpffs must be hidden: {}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn an_allowed_flow_in_one_mode_is_refused_in_another_at_the_same_time() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let host = lab.host(0).to_string();
+    let script = format!("sleep 0.5; exec {} tcp {} 80", probe_bin().display(), host);
+    let (none, full) = thread::scope(|s| {
+        let none = s.spawn(|| enforcer_run(&["--network", "none"], &["sh", "-c", &script]));
+        let full = s.spawn(|| enforcer_run(&["--network", "full"], &["sh", "-c", &script]));
+        (none.join().unwrap(), full.join().unwrap())
+    });
+    refused_at_once(&none);
+    none.assert_denied(&destination(lab.host(0).into(), 80), "network-none");
+    allowed(&full);
+}

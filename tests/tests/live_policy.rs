@@ -1,0 +1,122 @@
+//! Policies that change while the task runs, and hooks tested without the sandbox.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::IpAddr,
+    process::Stdio,
+};
+
+use enforcer::enforcement::{AllowedNet, TaskPolicy};
+use enforcer_common::{Counter, Mode};
+use enforcer_tests::{
+    kernel_lab_available, probe_bin, run_probe, scoped::ScopedEnforcement, Attempt, Lab,
+};
+
+fn http_policy(allowed: &[IpAddr]) -> TaskPolicy {
+    TaskPolicy {
+        mode: Mode::Http,
+        http_ports: vec![80],
+        allowed: allowed.iter().copied().map(AllowedNet::host).collect(),
+        dns_servers: Vec::new(),
+    }
+}
+
+#[test]
+fn the_allowlist_changes_under_a_connecting_client_without_gaps() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let (a, b) = (IpAddr::V4(lab.host(0)), IpAddr::V4(lab.host(1)));
+    let mut scope = ScopedEnforcement::attach("live", &http_policy(&[a])).unwrap();
+    let mut client = scope
+        .confined(&probe_bin())
+        .unwrap()
+        .args([
+            "connect-loop",
+            "--target",
+            &format!("{a}:80"),
+            "--target",
+            &format!("{b}:80"),
+        ])
+        .args([
+            "--duration-ms",
+            "3000",
+            "--interval-ms",
+            "2",
+            "--timeout-ms",
+            "1000",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(client.stdout.take().unwrap()).lines();
+    let (mut attempts, mut b_allowed_at, mut a_removed_at) = (Vec::new(), None, None);
+    for line in lines {
+        let attempt: Attempt = serde_json::from_str(&line.unwrap()).unwrap();
+        attempts.push(attempt);
+        if attempts.len() == 100 {
+            scope.enforcement().allow(AllowedNet::host(b)).unwrap();
+            b_allowed_at = Some(attempts.len());
+        }
+        if attempts.len() == 300 {
+            scope.enforcement().disallow(AllowedNet::host(a)).unwrap();
+            a_removed_at = Some(attempts.len());
+        }
+    }
+    assert!(client.wait().unwrap().success());
+    let (b_allowed_at, a_removed_at) = (b_allowed_at.unwrap(), a_removed_at.unwrap());
+    assert!(
+        attempts.len() > a_removed_at + 50,
+        "too few attempts: {}",
+        attempts.len()
+    );
+    // One attempt may be in flight while the map changes.
+    for (i, attempt) in attempts.iter().enumerate() {
+        let to_a = attempt.target == format!("{a}:80");
+        let expect_ok = if to_a {
+            i < a_removed_at
+        } else {
+            i > b_allowed_at
+        };
+        let in_flight = if to_a {
+            i == a_removed_at
+        } else {
+            i == b_allowed_at
+        };
+        if in_flight {
+            continue;
+        }
+        assert_eq!(attempt.ok, expect_ok, "attempt {i}: {attempt:?}");
+        if !attempt.ok {
+            assert_eq!(attempt.errno, Some(libc::EPERM), "attempt {i}: {attempt:?}");
+        }
+    }
+}
+
+#[test]
+fn raw_sockets_are_refused_even_with_cap_net_raw() {
+    if !kernel_lab_available() {
+        return;
+    }
+    assert!(run_probe(&["raw", "4"]).ok);
+    let scope = ScopedEnforcement::attach("rawcap", &http_policy(&[])).unwrap();
+    for family in ["4", "6"] {
+        let output = scope
+            .privileged(&probe_bin())
+            .args(["raw", family])
+            .output()
+            .unwrap();
+        let result = enforcer_tests::ProbeResult::from_stdout(&output.stdout).unwrap();
+        assert!(
+            result.is_eperm(),
+            "raw {family} with CAP_NET_RAW: {result:?}"
+        );
+    }
+    let mut scope = scope;
+    let counters = scope.enforcement().counters().unwrap();
+    assert!(
+        counters.contains(&(Counter::SocketsDenied, 2)),
+        "{counters:?}"
+    );
+}

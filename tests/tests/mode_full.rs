@@ -1,0 +1,79 @@
+//! Network Full (and its aliases Host and Bridge): unrestricted, still counted.
+
+use std::net::IpAddr;
+
+use enforcer_tests::{
+    expect::{allowed, tcp_hits},
+    kernel_lab_available,
+    task::{enforcer_run, probe_task},
+    HostService, Lab,
+};
+
+#[test]
+fn tcp_udp_and_dns_work_over_both_families() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    for addr in [IpAddr::V4(lab.host(2)), IpAddr::V6(lab.host6(2))] {
+        let a = addr.to_string();
+        for port in ["80", "8080"] {
+            let outcome = probe_task(&["--network", "full"], &["tcp", &a, port]);
+            allowed(&outcome);
+            assert!(outcome.probe().reply.unwrap().contains(&a));
+        }
+        allowed(&probe_task(&["--network", "Host"], &["udp", &a, "9000"]));
+        assert!(tcp_hits(&lab, addr, 8080) >= 1);
+    }
+    let dns = lab.dns().to_string();
+    let outcome = probe_task(&["--network", "bridge"], &["dns", &dns, "files.lab.test"]);
+    allowed(&outcome);
+    assert!(outcome
+        .probe()
+        .reply
+        .unwrap()
+        .contains(&lab.host(0).to_string()));
+}
+
+#[test]
+fn the_nodes_loopback_stays_reachable() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let service = HostService::start("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let (ip, port) = (
+        service.addr().ip().to_string(),
+        service.addr().port().to_string(),
+    );
+    allowed(&probe_task(&["--network", "full"], &["tcp", &ip, &port]));
+    assert!(service.contacted());
+}
+
+#[test]
+fn counters_are_reported_when_the_task_ends() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let a = lab.host(0).to_string();
+    let outcome = probe_task(&["--network", "full"], &["tcp", &a, "80"]);
+    allowed(&outcome);
+    let finished = outcome
+        .stderr
+        .lines()
+        .find(|l| l.contains("task finished"))
+        .expect("a summary line");
+    assert!(finished.contains("connect_allowed=1"), "{finished}");
+    assert!(!finished.contains("packets_allowed=0 "), "{finished}");
+}
+
+#[test]
+fn the_task_exit_status_is_passed_through() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let outcome = enforcer_run(&["--network", "full"], &["sh", "-c", "exit 7"]);
+    assert_eq!(outcome.exit_code, Some(7));
+    let outcome = enforcer_run(&["--network", "none"], &["sh", "-c", "kill -TERM $$"]);
+    assert_eq!(outcome.exit_code, Some(128 + 15));
+}

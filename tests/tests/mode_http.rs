@@ -1,0 +1,190 @@
+//! Network HTTP: TCP to the HTTP ports of what the listed domains resolve to, DNS only to
+//! the upstream resolver, nothing else.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use enforcer_tests::{
+    expect::{allowed, destination, refused_at_once, tcp_hits, udp_hits},
+    kernel_lab_available, run_probe,
+    task::probe_task,
+    Lab,
+};
+
+/// `--network http` for files.lab.test and .mirror.lab.test, resolved by the lab's DNS.
+fn http_flags(lab: &Lab, extra: &[&str]) -> Vec<String> {
+    let mut flags: Vec<String> = [
+        "--network",
+        "http",
+        "--domain",
+        "files.lab.test",
+        "--domain",
+        ".mirror.lab.test",
+        "--upstream",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    flags.push(lab.dns().to_string());
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    flags
+}
+
+fn run_http(lab: &Lab, extra: &[&str], probe: &[&str]) -> enforcer_tests::task::TaskOutcome {
+    let flags = http_flags(lab, extra);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    probe_task(&flags, probe)
+}
+
+#[test]
+fn listed_domains_are_reachable_on_http_ports_over_both_families() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    for addr in [
+        IpAddr::V4(lab.host(0)),
+        IpAddr::V6(lab.host6(0)),
+        IpAddr::V4(lab.host(1)),
+        IpAddr::V6(lab.host6(1)),
+    ] {
+        for port in ["80", "443"] {
+            let outcome = run_http(&lab, &[], &["tcp", &addr.to_string(), port]);
+            allowed(&outcome);
+            assert!(outcome.probe().reply.unwrap().contains(&addr.to_string()));
+        }
+    }
+    let mapped = run_http(
+        &lab,
+        &[],
+        &["tcp", &lab.host(0).to_string(), "80", "--v6-socket"],
+    );
+    allowed(&mapped);
+}
+
+#[test]
+fn other_ports_of_allowed_hosts_are_refused() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    for addr in [IpAddr::V4(lab.host(0)), IpAddr::V6(lab.host6(0))] {
+        let a = addr.to_string();
+        assert!(run_probe(&["tcp", &a, "8080"]).ok);
+        let hits = tcp_hits(&lab, addr, 8080);
+        let outcome = run_http(&lab, &[], &["tcp", &a, "8080"]);
+        refused_at_once(&outcome);
+        outcome.assert_denied(&destination(addr, 8080), "port-not-allowed");
+        assert_eq!(tcp_hits(&lab, addr, 8080), hits);
+    }
+}
+
+#[test]
+fn unlisted_hosts_are_refused_directly_and_through_mapped_ipv6() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let blocked = [IpAddr::V4(lab.host(2)), IpAddr::V6(lab.host6(2))];
+    for addr in blocked {
+        let a = addr.to_string();
+        assert!(run_probe(&["tcp", &a, "80"]).ok);
+        let hits = tcp_hits(&lab, addr, 80);
+        let outcome = run_http(&lab, &[], &["tcp", &a, "80"]);
+        refused_at_once(&outcome);
+        outcome.assert_denied(&destination(addr, 80), "address-not-allowed");
+        assert_eq!(tcp_hits(&lab, addr, 80), hits);
+    }
+    let a = lab.host(2).to_string();
+    let outcome = run_http(&lab, &[], &["tcp", &a, "80", "--v6-socket"]);
+    refused_at_once(&outcome);
+    outcome.assert_denied(&destination(blocked[0], 80), "address-not-allowed");
+}
+
+#[test]
+fn udp_other_than_dns_is_refused_with_and_without_connect() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    for addr in [IpAddr::V4(lab.host(0)), IpAddr::V6(lab.host6(0))] {
+        let a = addr.to_string();
+        for connect in [None, Some("--connect")] {
+            let mut args = vec!["udp", a.as_str(), "9000"];
+            args.extend(connect);
+            assert!(run_probe(&args).ok);
+            let hits = udp_hits(&lab, 9000);
+            let outcome = run_http(&lab, &[], &args);
+            refused_at_once(&outcome);
+            outcome.assert_denied(&destination(addr, 9000), "protocol-not-allowed");
+            assert_eq!(udp_hits(&lab, 9000), hits);
+        }
+    }
+}
+
+#[test]
+fn dns_goes_only_to_the_upstream_resolver() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let upstream = lab.dns().to_string();
+    for transport in [None, Some("--tcp")] {
+        let mut args = vec!["dns", upstream.as_str(), "files.lab.test"];
+        args.extend(transport);
+        let outcome = run_http(&lab, &[], &args);
+        allowed(&outcome);
+        assert!(outcome
+            .probe()
+            .reply
+            .unwrap()
+            .contains(&lab.host(0).to_string()));
+    }
+    // Another resolver that would answer (the lab serves DNS on every address).
+    let other = lab.host(2).to_string();
+    for transport in [None, Some("--tcp")] {
+        let mut args = vec!["dns", other.as_str(), "blocked.lab.test"];
+        args.extend(transport);
+        assert!(run_probe(&args).ok);
+        // The enforcer itself resolves the listed names at start; count only the task's.
+        let asked = |lab: &Lab| {
+            let queries = lab.dns_queries();
+            queries.iter().filter(|q| q.starts_with("blocked.")).count()
+        };
+        let queries = asked(&lab);
+        let outcome = run_http(&lab, &[], &args);
+        refused_at_once(&outcome);
+        assert_eq!(asked(&lab), queries, "{args:?} reached another resolver");
+    }
+}
+
+#[test]
+fn ip_literals_and_cidrs_allow_those_addresses() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let blocked = lab.host(2).to_string();
+    let outcome = run_http(&lab, &["--domain", &blocked], &["tcp", &blocked, "80"]);
+    allowed(&outcome);
+    let v6_net = format!("{}/120", Ipv6Addr::from(u128::from(lab.host6(2)) & !0xff));
+    let blocked6 = lab.host6(2).to_string();
+    let outcome = run_http(&lab, &["--domain", &v6_net], &["tcp", &blocked6, "443"]);
+    allowed(&outcome);
+}
+
+#[test]
+fn http_ports_can_be_changed() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    let a = lab.host(0).to_string();
+    allowed(&run_http(
+        &lab,
+        &["--http-port", "8080"],
+        &["tcp", &a, "8080"],
+    ));
+    let outcome = run_http(&lab, &["--http-port", "8080"], &["tcp", &a, "80"]);
+    refused_at_once(&outcome);
+    outcome.assert_denied(&destination(lab.host(0).into(), 80), "port-not-allowed");
+}
