@@ -66,40 +66,66 @@ impl TaskConfig {
     }
 }
 
-/// A destination address, IPv4-mapped IPv6 already folded into [`Addr::V4`].
+/// A destination address, IPv4-mapped IPv6 already folded into IPv4.
+///
+/// A plain struct rather than an enum: the undefined bytes of an enum's shorter variant
+/// reach registers the BPF verifier refuses to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Addr {
-    /// Octets in network order.
-    V4([u8; 4]),
-    /// Octets in network order.
-    V6([u8; 16]),
+pub struct Addr {
+    /// Network order; an IPv4 address fills the first 4 bytes, the rest are zero.
+    pub octets: [u8; 16],
+    pub is_v4: bool,
 }
 
 impl Addr {
-    /// An IPv6 address, judged as the IPv4 address it carries when it is `::ffff:a.b.c.d`.
-    pub fn from_v6(octets: [u8; 16]) -> Addr {
-        let mapped_prefix = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-        if octets[..12] == mapped_prefix {
-            Addr::V4([octets[12], octets[13], octets[14], octets[15]])
-        } else {
-            Addr::V6(octets)
+    /// An IPv4 address.
+    pub const fn v4(o: [u8; 4]) -> Addr {
+        Addr {
+            octets: [o[0], o[1], o[2], o[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            is_v4: true,
         }
+    }
+
+    /// An IPv6 address, judged as the IPv4 address it carries when it is `::ffff:a.b.c.d`.
+    pub const fn from_v6(o: [u8; 16]) -> Addr {
+        let mut mapped = o[10] == 0xff && o[11] == 0xff;
+        let mut i = 0;
+        while i < 10 {
+            mapped &= o[i] == 0;
+            i += 1;
+        }
+        if mapped {
+            Addr::v4([o[12], o[13], o[14], o[15]])
+        } else {
+            Addr {
+                octets: o,
+                is_v4: false,
+            }
+        }
+    }
+
+    /// The IPv4 octets (meaningful when `is_v4`).
+    pub fn v4_octets(&self) -> [u8; 4] {
+        [
+            self.octets[0],
+            self.octets[1],
+            self.octets[2],
+            self.octets[3],
+        ]
     }
 
     /// Loopback, or the unspecified address (connecting to it reaches loopback).
     pub fn is_loopback_or_unspecified(&self) -> bool {
-        match self {
-            Addr::V4(o) => o[0] == 127 || *o == [0; 4],
-            Addr::V6(o) => {
-                let mut head_zero = true;
-                let mut i = 0;
-                while i < 15 {
-                    head_zero &= o[i] == 0;
-                    i += 1;
-                }
-                head_zero && (o[15] == 0 || o[15] == 1)
-            }
+        if self.is_v4 {
+            return self.octets[0] == 127 || self.v4_octets() == [0; 4];
         }
+        let mut head_zero = true;
+        let mut i = 0;
+        while i < 15 {
+            head_zero &= self.octets[i] == 0;
+            i += 1;
+        }
+        head_zero && (self.octets[15] == 0 || self.octets[15] == 1)
     }
 }
 
@@ -107,9 +133,12 @@ impl Addr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flow {
     pub addr: Addr,
-    /// Destination port; `None` for a packet that carries no transport header
-    /// (a non-first IPv4 fragment), which is then judged by address alone.
-    pub port: Option<u16>,
+    /// Destination port, host order; meaningless unless `has_port`.
+    pub port: u16,
+    /// False for a packet that carries no transport header (a non-first IPv4 fragment),
+    /// which is then judged by address alone. (Not an `Option`: its undefined payload
+    /// makes the BPF verifier reject the program.)
+    pub has_port: bool,
     /// IP protocol number ([`crate::proto`]).
     pub protocol: u8,
     /// The socket lives in the host's network namespace (loopback there is the node's).
@@ -136,6 +165,8 @@ pub enum Reason {
     RawSocket = 7,
     /// An ICMP "ping" socket.
     PingSocket = 8,
+    /// DNS to a resolver other than the task's upstream.
+    ResolverNotAllowed = 9,
 }
 
 impl Reason {
@@ -150,6 +181,7 @@ impl Reason {
             6 => Reason::NodeAddress,
             7 => Reason::RawSocket,
             8 => Reason::PingSocket,
+            9 => Reason::ResolverNotAllowed,
             _ => return None,
         })
     }
@@ -165,6 +197,7 @@ impl Reason {
             Reason::NodeAddress => "node-address",
             Reason::RawSocket => "raw-socket",
             Reason::PingSocket => "ping-socket",
+            Reason::ResolverNotAllowed => "resolver-not-allowed",
         }
     }
 }
@@ -199,12 +232,13 @@ pub fn judge(cfg: &TaskConfig, flow: &Flow, book: &impl AddressBook) -> Result<(
         });
     }
     // The resolvers the operator named stay reachable on port 53 even on the node itself.
-    let is_dns = matches!(flow.port, Some(DNS_PORT) | None);
-    if (flow.protocol == proto::UDP || flow.protocol == proto::TCP)
-        && is_dns
-        && book.is_dns_server(&flow.addr)
-    {
+    let tcp_or_udp = flow.protocol == proto::UDP || flow.protocol == proto::TCP;
+    let is_dns = !flow.has_port || flow.port == DNS_PORT;
+    if tcp_or_udp && is_dns && book.is_dns_server(&flow.addr) {
         return Ok(());
+    }
+    if tcp_or_udp && flow.has_port && flow.port == DNS_PORT {
+        return Err(Reason::ResolverNotAllowed);
     }
     if loopback {
         return Err(Reason::HostLoopback);
@@ -218,10 +252,10 @@ pub fn judge(cfg: &TaskConfig, flow: &Flow, book: &impl AddressBook) -> Result<(
     if !book.is_allowed(&flow.addr) {
         return Err(Reason::AddressNotAllowed);
     }
-    match flow.port {
-        Some(port) if !cfg.allows_http_port(port) => Err(Reason::PortNotAllowed),
-        _ => Ok(()),
+    if flow.has_port && !cfg.allows_http_port(flow.port) {
+        return Err(Reason::PortNotAllowed);
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -229,11 +263,11 @@ mod tests {
     use super::*;
 
     struct Book;
-    const ALLOWED: Addr = Addr::V4([10, 0, 0, 2]);
-    const ALLOWED6: Addr = Addr::V6([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-    const DNS: Addr = Addr::V4([10, 0, 0, 53]);
-    const NODE: Addr = Addr::V4([192, 0, 2, 2]);
-    const OTHER: Addr = Addr::V4([10, 0, 0, 9]);
+    const ALLOWED: Addr = Addr::v4([10, 0, 0, 2]);
+    const ALLOWED6: Addr = Addr::from_v6([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    const DNS: Addr = Addr::v4([10, 0, 0, 53]);
+    const NODE: Addr = Addr::v4([192, 0, 2, 2]);
+    const OTHER: Addr = Addr::v4([10, 0, 0, 9]);
 
     impl AddressBook for Book {
         fn is_allowed(&self, addr: &Addr) -> bool {
@@ -262,7 +296,8 @@ mod tests {
     fn flow(addr: Addr, port: Option<u16>, protocol: u8, in_host_netns: bool) -> Flow {
         Flow {
             addr,
-            port,
+            port: port.unwrap_or(0),
+            has_port: port.is_some(),
             protocol,
             in_host_netns,
         }
@@ -272,7 +307,7 @@ mod tests {
     fn decisions_by_mode() {
         use proto::{ICMP, TCP, UDP};
         use Reason::*;
-        let loopback = Addr::V4([127, 0, 0, 1]);
+        let loopback = Addr::v4([127, 0, 0, 1]);
         let loopback6 = Addr::from_v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         let cases: &[(Mode, Flow, Result<(), Reason>)] = &[
             (Mode::Full, flow(OTHER, Some(22), UDP, true), Ok(())),
@@ -328,7 +363,7 @@ mod tests {
             (
                 Mode::Http,
                 flow(OTHER, Some(53), UDP, true),
-                Err(ProtocolNotAllowed),
+                Err(ResolverNotAllowed),
             ),
             (
                 Mode::Http,
@@ -372,8 +407,8 @@ mod tests {
 
     #[test]
     fn unspecified_addresses_count_as_loopback() {
-        assert!(Addr::V4([0; 4]).is_loopback_or_unspecified());
-        assert!(Addr::V6([0; 16]).is_loopback_or_unspecified());
+        assert!(Addr::v4([0; 4]).is_loopback_or_unspecified());
+        assert!(Addr::from_v6([0; 16]).is_loopback_or_unspecified());
         assert!(!ALLOWED6.is_loopback_or_unspecified());
     }
 }

@@ -83,7 +83,8 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     let flow = Flow {
         addr: destination(sa, matches!(hook, Hook::Connect6 | Hook::Sendmsg6)),
         // SAFETY: ctx fields of bpf_sock_addr, read with their own width.
-        port: Some(u16::from_be(unsafe { (*sa).user_port } as u16)),
+        port: u16::from_be(unsafe { (*sa).user_port } as u16),
+        has_port: true,
         protocol: unsafe { (*sa).protocol } as u8,
         in_host_netns: in_host_netns(ctx, &cfg),
     };
@@ -114,7 +115,7 @@ fn destination(sa: *mut bpf_sock_addr, v6: bool) -> Addr {
             }
             Addr::from_v6(octets)
         } else {
-            Addr::V4(core::ptr::read_volatile(&(*sa).user_ip4).to_ne_bytes())
+            Addr::v4(core::ptr::read_volatile(&(*sa).user_ip4).to_ne_bytes())
         }
     }
 }
@@ -155,11 +156,12 @@ pub fn sock_create(ctx: SockContext) -> i32 {
     count(Counter::SocketsDenied);
     let flow = Flow {
         addr: if family == AF_INET6 {
-            Addr::V6([0; 16])
+            Addr::from_v6([0; 16])
         } else {
-            Addr::V4([0; 4])
+            Addr::v4([0; 4])
         },
-        port: None,
+        port: 0,
+        has_port: false,
         protocol: if reason == Reason::RawSocket {
             proto::RAW
         } else {
@@ -191,10 +193,17 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
             in_host_netns: 1,
             comm: [0; 16],
         });
-    let Some(flow) = parse_packet(&ctx, owner.in_host_netns != 0) else {
+    let mut flow = Flow {
+        addr: Addr::v4([0; 4]),
+        port: 0,
+        has_port: false,
+        protocol: 0,
+        in_host_netns: owner.in_host_netns != 0,
+    };
+    if parse_packet(&ctx, &mut flow).is_none() {
         count(Counter::PacketsDenied);
         return REFUSE;
-    };
+    }
     match judge(&cfg, &flow, &TaskMaps) {
         Ok(()) => {
             count(Counter::PacketsAllowed);
@@ -208,9 +217,11 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
     }
 }
 
-/// Destination, protocol and port of an outgoing IP packet; `None` when it can't be read.
+/// Fills in destination, protocol and port of an outgoing IP packet; `None` when it
+/// can't be read. (An out-parameter: an `Option<Flow>` carries undefined bytes the
+/// verifier refuses.)
 #[inline(always)]
-fn parse_packet(ctx: &SkBuffContext, in_host_netns: bool) -> Option<Flow> {
+fn parse_packet(ctx: &SkBuffContext, flow: &mut Flow) -> Option<()> {
     let ethertype = u16::from_be(ctx.skb.protocol() as u16);
     if ethertype == ETH_P_IP {
         let version_ihl: u8 = ctx.load(0).ok()?;
@@ -222,33 +233,33 @@ fn parse_packet(ctx: &SkBuffContext, in_host_netns: bool) -> Option<Flow> {
         let protocol: u8 = ctx.load(9).ok()?;
         let dst: [u8; 4] = ctx.load(16).ok()?;
         let first_fragment = fragment & 0x1fff == 0;
-        let port = if first_fragment && (protocol == proto::TCP || protocol == proto::UDP) {
-            Some(u16::from_be(ctx.load(header_len + 2).ok()?))
+        let has_port = first_fragment && (protocol == proto::TCP || protocol == proto::UDP);
+        let port = if has_port {
+            u16::from_be(ctx.load(header_len + 2).ok()?)
         } else {
-            None
+            0
         };
-        Some(Flow {
-            addr: Addr::V4(dst),
-            port,
-            protocol,
-            in_host_netns,
-        })
+        flow.addr = Addr::v4(dst);
+        flow.port = port;
+        flow.has_port = has_port;
+        flow.protocol = protocol;
+        Some(())
     } else if ethertype == ETH_P_IPV6 {
         // Extension headers are not walked: such packets are judged by their next header
         // and, not being TCP or UDP, refused outside Full.
         let next_header: u8 = ctx.load(6).ok()?;
         let dst: [u8; 16] = ctx.load(24).ok()?;
-        let port = if next_header == proto::TCP || next_header == proto::UDP {
-            Some(u16::from_be(ctx.load(40 + 2).ok()?))
+        let has_port = next_header == proto::TCP || next_header == proto::UDP;
+        let port = if has_port {
+            u16::from_be(ctx.load(40 + 2).ok()?)
         } else {
-            None
+            0
         };
-        Some(Flow {
-            addr: Addr::from_v6(dst),
-            port,
-            protocol: next_header,
-            in_host_netns,
-        })
+        flow.addr = Addr::from_v6(dst);
+        flow.port = port;
+        flow.has_port = has_port;
+        flow.protocol = next_header;
+        Some(())
     } else {
         None
     }

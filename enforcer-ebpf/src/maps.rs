@@ -45,25 +45,28 @@ pub struct TaskMaps;
 impl AddressBook for TaskMaps {
     #[inline(always)]
     fn is_allowed(&self, addr: &Addr) -> bool {
-        match addr {
-            Addr::V4(o) => ALLOW_V4.get(Key::new(32, *o)).is_some(),
-            Addr::V6(o) => ALLOW_V6.get(Key::new(128, *o)).is_some(),
+        if addr.is_v4 {
+            ALLOW_V4.get(Key::new(32, addr.v4_octets())).is_some()
+        } else {
+            ALLOW_V6.get(Key::new(128, addr.octets)).is_some()
         }
     }
 
     #[inline(always)]
     fn is_dns_server(&self, addr: &Addr) -> bool {
-        match addr {
-            Addr::V4(o) => DNS_V4.get_ptr(o).is_some(),
-            Addr::V6(o) => DNS_V6.get_ptr(o).is_some(),
+        if addr.is_v4 {
+            DNS_V4.get_ptr(addr.v4_octets()).is_some()
+        } else {
+            DNS_V6.get_ptr(addr.octets).is_some()
         }
     }
 
     #[inline(always)]
     fn is_node_address(&self, addr: &Addr) -> bool {
-        match addr {
-            Addr::V4(o) => NODE_V4.get_ptr(o).is_some(),
-            Addr::V6(o) => NODE_V6.get_ptr(o).is_some(),
+        if addr.is_v4 {
+            NODE_V4.get_ptr(addr.v4_octets()).is_some()
+        } else {
+            NODE_V6.get_ptr(addr.octets).is_some()
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Counting decisions and reporting refusals to userspace.
 
 use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid};
-use enforcer_common::{Addr, Counter, DenyEvent, Flow, Hook, Reason, SocketOwner};
+use enforcer_common::{Counter, DenyEvent, Flow, Hook, Reason, SocketOwner};
 
 use crate::maps::{COUNTERS, EVENTS};
 
@@ -30,18 +30,11 @@ pub fn report(hook: Hook, reason: Reason, flow: &Flow, owner: &SocketOwner) {
         count(Counter::EventsLost);
         return;
     };
-    let (family, addr) = match flow.addr {
-        Addr::V4(o) => {
-            let mut a = [0u8; 16];
-            a[..4].copy_from_slice(&o);
-            (4, a)
-        }
-        Addr::V6(o) => (6, o),
-    };
+    let family = if flow.addr.is_v4 { 4 } else { 6 };
     entry.write(DenyEvent {
-        addr,
+        addr: flow.addr.octets,
         pid: owner.pid,
-        port: flow.port.unwrap_or(0),
+        port: if flow.has_port { flow.port } else { 0 },
         hook: hook as u8,
         reason: reason as u8,
         family,

@@ -18,14 +18,17 @@ pub fn enforcer_bin() -> PathBuf {
     sibling_bin("enforcer")
 }
 
-/// `target/<profile>/<name>`: tests run from `target/<profile>/deps/`, and cargo
-/// puts the workspace's binaries one level up.
+/// `target/<profile>/<name>`: tests run from `target/<profile>/deps/`, and cargo puts
+/// the workspace's binaries one level up; the demo and bench binaries run from
+/// `target/<profile>/` themselves.
 fn sibling_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable lives in target/<profile>/deps");
+    let exe_dir = exe.parent().expect("an executable lives in a directory");
+    let profile_dir = if exe_dir.ends_with("deps") {
+        exe_dir.parent().expect("deps has a parent")
+    } else {
+        exe_dir
+    };
     let bin = profile_dir.join(name);
     assert!(
         bin.is_file(),
