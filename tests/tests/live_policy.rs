@@ -1,7 +1,7 @@
 //! Policies that change while the task runs, and hooks tested without the sandbox.
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Write},
     net::IpAddr,
     process::Stdio,
 };
@@ -118,5 +118,58 @@ fn raw_sockets_are_refused_even_with_cap_net_raw() {
     assert!(
         counters.contains(&(Counter::SocketsDenied, 2)),
         "{counters:?}"
+    );
+}
+
+#[test]
+fn packets_of_an_open_connection_are_dropped_once_its_address_is_removed() {
+    if !kernel_lab_available() {
+        return;
+    }
+    // connect() is judged once; what keeps the promise afterwards is the egress program,
+    // which judges every packet (also of sockets no sock_addr hook saw).
+    let lab = Lab::start().unwrap();
+    let a = IpAddr::V4(lab.host(0));
+    let mut scope = ScopedEnforcement::attach("egress", &http_policy(&[a])).unwrap();
+    let mut client = scope
+        .confined(&probe_bin())
+        .unwrap()
+        .args([
+            "tcp",
+            &a.to_string(),
+            "80",
+            "--hold",
+            "--timeout-ms",
+            "1500",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(client.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "connected");
+    scope.enforcement().disallow(AllowedNet::host(a)).unwrap();
+    let before = scope.enforcement().counters().unwrap();
+    writeln!(client.stdin.take().unwrap()).unwrap();
+    let output = client.wait_with_output().unwrap();
+    let result = enforcer_tests::ProbeResult::from_stdout(&output.stdout).unwrap();
+    assert!(
+        result.is_timeout(),
+        "the request must be dropped, got {result:?}"
+    );
+    let dropped = |counters: &[(Counter, u64)]| {
+        counters
+            .iter()
+            .find(|(c, _)| *c == Counter::PacketsDenied)
+            .unwrap()
+            .1
+    };
+    let after = scope.enforcement().counters().unwrap();
+    assert!(
+        dropped(&after) > dropped(&before),
+        "{before:?} -> {after:?}"
     );
 }

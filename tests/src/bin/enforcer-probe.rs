@@ -54,7 +54,11 @@ enum Client {
         /// Use an AF_INET6 socket; an IPv4 ADDR becomes `::ffff:a.b.c.d`.
         #[arg(long)]
         v6_socket: bool,
-        /// Give up after this many milliseconds.
+        /// Once connected, print `connected` on stderr and wait for a line on stdin
+        /// before sending (lets a test change the policy under an open connection).
+        #[arg(long)]
+        hold: bool,
+        /// Give up after this many milliseconds (counted after the hold).
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
@@ -177,8 +181,13 @@ fn run_client(client: Client) -> ExitCode {
             addr,
             port,
             v6_socket,
+            hold,
             timeout_ms,
-        } => probe::tcp::http_get(probe::addr::destination(addr, port, v6_socket), timeout_ms),
+        } => probe::tcp::http_get(
+            probe::addr::destination(addr, port, v6_socket),
+            timeout_ms,
+            hold,
+        ),
         Client::Udp {
             addr,
             port,

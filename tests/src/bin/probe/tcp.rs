@@ -21,10 +21,18 @@ pub fn connect(dest: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream
     Ok(socket.into())
 }
 
-/// GETs `/` from `dest`; the reply is the response body.
-pub fn http_get(dest: SocketAddr, timeout_ms: u64) -> Outcome {
-    let deadline = Deadline::after_ms(timeout_ms);
+/// GETs `/` from `dest`; the reply is the response body. With `hold`, waits between
+/// connecting and sending until a line arrives on stdin.
+pub fn http_get(dest: SocketAddr, timeout_ms: u64, hold: bool) -> Outcome {
+    let mut deadline = Deadline::after_ms(timeout_ms);
     let mut stream = connect(dest, deadline.remaining()?).during("connect")?;
+    if hold {
+        eprintln!("connected");
+        std::io::stdin()
+            .read_line(&mut String::new())
+            .during("read stdin")?;
+        deadline = Deadline::after_ms(timeout_ms);
+    }
     stream
         .set_write_timeout(Some(deadline.remaining()?))
         .during("setsockopt")?;
