@@ -37,8 +37,6 @@ pub const EVENT_RING_BYTES: u32 = 256 * 1024;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SocketOwner {
     pub pid: u32,
-    /// 1 when the socket lives in the host's network namespace.
-    pub in_host_netns: u32,
     pub comm: [u8; 16],
 }
 

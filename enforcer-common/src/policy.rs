@@ -141,8 +141,6 @@ pub struct Flow {
     pub has_port: bool,
     /// IP protocol number ([`crate::proto`]).
     pub protocol: u8,
-    /// The socket lives in the host's network namespace (loopback there is the node's).
-    pub in_host_netns: bool,
 }
 
 /// Why a flow was refused.
@@ -202,14 +200,26 @@ impl Reason {
     }
 }
 
-/// The task's address sets, backed by BPF maps in the kernel and by plain sets in tests.
+/// What the allowlist trie says of an address (the value stored with its prefix).
+pub mod listed {
+    /// Not on the allowlist.
+    pub const NO: u8 = 0;
+    /// On the allowlist (a resolved name, an IP literal, a CIDR).
+    pub const ALLOWED: u8 = 1;
+    /// An address of the node itself, stored as a host route so it wins over any CIDR.
+    pub const NODE: u8 = 2;
+}
+
+/// What `judge` needs to know beyond the flow: backed by BPF maps and helpers in the
+/// kernel, by plain values in tests. Each is asked only when the decision needs it, so the
+/// common case (an allowed TCP packet) costs one trie lookup.
 pub trait AddressBook {
-    /// On the allowlist (resolved domains, IP literals, CIDRs).
-    fn is_allowed(&self, addr: &Addr) -> bool;
+    /// A [`listed`] value: the allowlist's longest-prefix match for `addr`.
+    fn listed(&self, addr: &Addr) -> u8;
     /// One of the resolvers the task may query on port 53.
     fn is_dns_server(&self, addr: &Addr) -> bool;
-    /// One of the node's own addresses.
-    fn is_node_address(&self, addr: &Addr) -> bool;
+    /// The socket lives in the host's network namespace (its loopback is the node's).
+    fn in_host_netns(&self) -> bool;
 }
 
 /// Decides whether `flow` may leave a task with config `cfg`.
@@ -221,7 +231,7 @@ pub fn judge(cfg: &TaskConfig, flow: &Flow, book: &impl AddressBook) -> Result<(
     }
     let loopback = flow.addr.is_loopback_or_unspecified();
     // A task in its own network namespace keeps its own loopback, in every mode.
-    if loopback && !flow.in_host_netns {
+    if loopback && !book.in_host_netns() {
         return Ok(());
     }
     if let Mode::None = mode {
@@ -233,24 +243,23 @@ pub fn judge(cfg: &TaskConfig, flow: &Flow, book: &impl AddressBook) -> Result<(
     }
     // The resolvers the operator named stay reachable on port 53 even on the node itself.
     let tcp_or_udp = flow.protocol == proto::UDP || flow.protocol == proto::TCP;
-    let is_dns = !flow.has_port || flow.port == DNS_PORT;
-    if tcp_or_udp && is_dns && book.is_dns_server(&flow.addr) {
+    let to_dns_port = flow.has_port && flow.port == DNS_PORT;
+    if tcp_or_udp && (to_dns_port || !flow.has_port) && book.is_dns_server(&flow.addr) {
         return Ok(());
     }
-    if tcp_or_udp && flow.has_port && flow.port == DNS_PORT {
+    if tcp_or_udp && to_dns_port {
         return Err(Reason::ResolverNotAllowed);
     }
     if loopback {
         return Err(Reason::HostLoopback);
     }
-    if flow.in_host_netns && book.is_node_address(&flow.addr) {
-        return Err(Reason::NodeAddress);
-    }
     if flow.protocol != proto::TCP {
         return Err(Reason::ProtocolNotAllowed);
     }
-    if !book.is_allowed(&flow.addr) {
-        return Err(Reason::AddressNotAllowed);
+    match book.listed(&flow.addr) {
+        listed::ALLOWED => {}
+        listed::NODE => return Err(Reason::NodeAddress),
+        _ => return Err(Reason::AddressNotAllowed),
     }
     if flow.has_port && !cfg.allows_http_port(flow.port) {
         return Err(Reason::PortNotAllowed);
@@ -262,7 +271,12 @@ pub fn judge(cfg: &TaskConfig, flow: &Flow, book: &impl AddressBook) -> Result<(
 mod tests {
     use super::*;
 
-    struct Book;
+    struct Book {
+        in_host_netns: bool,
+    }
+    const HOST_BOOK: Book = Book {
+        in_host_netns: true,
+    };
     const ALLOWED: Addr = Addr::v4([10, 0, 0, 2]);
     const ALLOWED6: Addr = Addr::from_v6([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
     const DNS: Addr = Addr::v4([10, 0, 0, 53]);
@@ -270,14 +284,20 @@ mod tests {
     const OTHER: Addr = Addr::v4([10, 0, 0, 9]);
 
     impl AddressBook for Book {
-        fn is_allowed(&self, addr: &Addr) -> bool {
-            *addr == ALLOWED || *addr == ALLOWED6 || *addr == NODE
+        fn listed(&self, addr: &Addr) -> u8 {
+            if *addr == NODE {
+                listed::NODE
+            } else if *addr == ALLOWED || *addr == ALLOWED6 {
+                listed::ALLOWED
+            } else {
+                listed::NO
+            }
         }
         fn is_dns_server(&self, addr: &Addr) -> bool {
             *addr == DNS
         }
-        fn is_node_address(&self, addr: &Addr) -> bool {
-            *addr == NODE
+        fn in_host_netns(&self) -> bool {
+            self.in_host_netns
         }
     }
 
@@ -293,13 +313,12 @@ mod tests {
         }
     }
 
-    fn flow(addr: Addr, port: Option<u16>, protocol: u8, in_host_netns: bool) -> Flow {
+    fn flow(addr: Addr, port: Option<u16>, protocol: u8) -> Flow {
         Flow {
             addr,
             port: port.unwrap_or(0),
             has_port: port.is_some(),
             protocol,
-            in_host_netns,
         }
     }
 
@@ -309,77 +328,99 @@ mod tests {
         use Reason::*;
         let loopback = Addr::v4([127, 0, 0, 1]);
         let loopback6 = Addr::from_v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-        let cases: &[(Mode, Flow, Result<(), Reason>)] = &[
-            (Mode::Full, flow(OTHER, Some(22), UDP, true), Ok(())),
-            (Mode::Full, flow(loopback, Some(22), TCP, true), Ok(())),
+        let cases: &[(Mode, Flow, bool, Result<(), Reason>)] = &[
+            (Mode::Full, flow(OTHER, Some(22), UDP), true, Ok(())),
+            (Mode::Full, flow(loopback, Some(22), TCP), true, Ok(())),
             (
                 Mode::None,
-                flow(ALLOWED, Some(80), TCP, true),
+                flow(ALLOWED, Some(80), TCP),
+                true,
                 Err(NetworkNone),
             ),
-            (Mode::None, flow(DNS, Some(53), UDP, true), Err(NetworkNone)),
+            (Mode::None, flow(DNS, Some(53), UDP), true, Err(NetworkNone)),
             (
                 Mode::None,
-                flow(loopback, Some(80), TCP, true),
+                flow(loopback, Some(80), TCP),
+                true,
                 Err(HostLoopback),
             ),
             (
                 Mode::None,
-                flow(loopback6, Some(80), TCP, true),
+                flow(loopback6, Some(80), TCP),
+                true,
                 Err(HostLoopback),
             ),
-            (Mode::None, flow(loopback, Some(80), TCP, false), Ok(())),
-            (Mode::Http, flow(ALLOWED, Some(80), TCP, true), Ok(())),
-            (Mode::Http, flow(ALLOWED, Some(443), TCP, true), Ok(())),
-            (Mode::Http, flow(ALLOWED6, Some(443), TCP, true), Ok(())),
-            (Mode::Http, flow(ALLOWED, None, TCP, true), Ok(())),
+            (Mode::None, flow(loopback, Some(80), TCP), false, Ok(())),
+            (Mode::Http, flow(ALLOWED, Some(80), TCP), true, Ok(())),
+            (Mode::Http, flow(ALLOWED, Some(443), TCP), true, Ok(())),
+            (Mode::Http, flow(ALLOWED6, Some(443), TCP), true, Ok(())),
+            (Mode::Http, flow(ALLOWED, None, TCP), true, Ok(())),
             (
                 Mode::Http,
-                flow(ALLOWED, Some(8080), TCP, true),
+                flow(ALLOWED, Some(8080), TCP),
+                true,
                 Err(PortNotAllowed),
             ),
             (
                 Mode::Http,
-                flow(ALLOWED, Some(80), UDP, true),
+                flow(ALLOWED, Some(80), UDP),
+                true,
                 Err(ProtocolNotAllowed),
             ),
             (
                 Mode::Http,
-                flow(ALLOWED, None, ICMP, true),
+                flow(ALLOWED, None, ICMP),
+                true,
                 Err(ProtocolNotAllowed),
             ),
             (
                 Mode::Http,
-                flow(OTHER, Some(80), TCP, true),
+                flow(OTHER, Some(80), TCP),
+                true,
                 Err(AddressNotAllowed),
             ),
-            (Mode::Http, flow(DNS, Some(53), UDP, true), Ok(())),
-            (Mode::Http, flow(DNS, Some(53), TCP, true), Ok(())),
+            (Mode::Http, flow(DNS, Some(53), UDP), true, Ok(())),
+            (Mode::Http, flow(DNS, Some(53), TCP), true, Ok(())),
             (
                 Mode::Http,
-                flow(DNS, Some(54), UDP, true),
+                flow(DNS, Some(54), UDP),
+                true,
                 Err(ProtocolNotAllowed),
             ),
             (
                 Mode::Http,
-                flow(OTHER, Some(53), UDP, true),
+                flow(OTHER, Some(53), UDP),
+                true,
                 Err(ResolverNotAllowed),
             ),
             (
                 Mode::Http,
-                flow(NODE, Some(80), TCP, true),
+                flow(NODE, Some(80), TCP),
+                true,
                 Err(NodeAddress),
             ),
-            (Mode::Http, flow(NODE, Some(80), TCP, false), Ok(())),
             (
                 Mode::Http,
-                flow(loopback, Some(80), TCP, true),
+                flow(NODE, Some(80), TCP),
+                false,
+                Err(NodeAddress),
+            ),
+            (
+                Mode::Http,
+                flow(loopback, Some(80), TCP),
+                true,
                 Err(HostLoopback),
             ),
         ];
-        for (mode, flow, expected) in cases {
+        for (mode, flow, in_host_netns, expected) in cases {
             assert_eq!(
-                judge(&cfg(*mode), flow, &Book),
+                judge(
+                    &cfg(*mode),
+                    flow,
+                    &Book {
+                        in_host_netns: *in_host_netns
+                    }
+                ),
                 *expected,
                 "{mode:?} {flow:?}"
             );
@@ -390,9 +431,9 @@ mod tests {
     fn mapped_ipv6_is_judged_as_ipv4() {
         let mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 9];
         assert_eq!(Addr::from_v6(mapped), OTHER);
-        let f = flow(Addr::from_v6(mapped), Some(80), proto::TCP, true);
+        let f = flow(Addr::from_v6(mapped), Some(80), proto::TCP);
         assert_eq!(
-            judge(&cfg(Mode::Http), &f, &Book),
+            judge(&cfg(Mode::Http), &f, &HOST_BOOK),
             Err(Reason::AddressNotAllowed)
         );
     }
@@ -401,8 +442,8 @@ mod tests {
     fn unknown_mode_fails_closed() {
         let mut c = cfg(Mode::Full);
         c.mode = 77;
-        let f = flow(ALLOWED, Some(80), proto::TCP, true);
-        assert_eq!(judge(&c, &f, &Book), Err(Reason::NetworkNone));
+        let f = flow(ALLOWED, Some(80), proto::TCP);
+        assert_eq!(judge(&c, &f, &HOST_BOOK), Err(Reason::NetworkNone));
     }
 
     #[test]

@@ -12,15 +12,13 @@ mod report;
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
-    helpers::generated::{bpf_get_netns_cookie, bpf_get_socket_cookie},
+    helpers::generated::bpf_get_socket_cookie,
     macros::{cgroup_skb, cgroup_sock, cgroup_sock_addr},
     programs::{SkBuffContext, SockAddrContext, SockContext},
     EbpfContext,
 };
 use aya_log_ebpf::debug;
-use enforcer_common::{
-    judge, proto, Addr, Counter, Flow, Hook, Mode, Reason, SocketOwner, TaskConfig,
-};
+use enforcer_common::{judge, proto, Addr, Counter, Flow, Hook, Mode, Reason, TaskConfig};
 
 use maps::{TaskMaps, SOCKET_OWNERS};
 use report::{count, current_owner, report};
@@ -86,16 +84,19 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
         port: u16::from_be(unsafe { (*sa).user_port } as u16),
         has_port: true,
         protocol: unsafe { (*sa).protocol } as u8,
-        in_host_netns: in_host_netns(ctx, &cfg),
     };
-    match judge(&cfg, &flow, &TaskMaps) {
+    let book = TaskMaps {
+        ctx,
+        host_netns_cookie: cfg.host_netns_cookie,
+    };
+    match judge(&cfg, &flow, &book) {
         Ok(()) => {
             count(allowed);
             ALLOW
         }
         Err(reason) => {
             count(denied);
-            report(hook, reason, &flow, &current_owner(flow.in_host_netns));
+            report(hook, reason, &flow, &current_owner());
             debug!(ctx, "refused {} reason {}", hook as u8, reason as u8);
             REFUSE
         }
@@ -120,12 +121,6 @@ fn destination(sa: *mut bpf_sock_addr, v6: bool) -> Addr {
     }
 }
 
-#[inline(always)]
-fn in_host_netns(ctx: &impl EbpfContext, cfg: &TaskConfig) -> bool {
-    // SAFETY: helper allowed for sock_addr and sock programs.
-    unsafe { bpf_get_netns_cookie(ctx.as_ptr()) == cfg.host_netns_cookie }
-}
-
 /// Socket creation: no raw or ping sockets outside Full, and remember who made the socket.
 #[cgroup_sock(sock_create)]
 pub fn sock_create(ctx: SockContext) -> i32 {
@@ -136,20 +131,17 @@ pub fn sock_create(ctx: SockContext) -> i32 {
     let sk = ctx.sock;
     // SAFETY: ctx fields of bpf_sock readable at sock_create.
     let (family, sock_type, protocol) = unsafe { ((*sk).family, (*sk).type_, (*sk).protocol) };
-    let owner = current_owner(in_host_netns(&ctx, &cfg));
-    let refusal = if sock_type == SOCK_RAW {
-        Some(Reason::RawSocket)
+    let owner = current_owner();
+    let reason = if sock_type == SOCK_RAW {
+        Reason::RawSocket
     } else if sock_type == SOCK_DGRAM
         && (protocol == proto::ICMP as u32 || protocol == proto::ICMPV6 as u32)
     {
-        Some(Reason::PingSocket)
+        Reason::PingSocket
     } else {
-        None
-    };
-    let Some(reason) = refusal else {
         // SAFETY: helper allowed for sock programs.
         let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-        // A full table evicts old sockets; their packets are then judged as host-netns.
+        // When the table is full the socket goes unnamed in packet-level events.
         let _ = SOCKET_OWNERS.insert(cookie, owner, 0);
         return ALLOW;
     };
@@ -167,10 +159,21 @@ pub fn sock_create(ctx: SockContext) -> i32 {
         } else {
             protocol as u8
         },
-        in_host_netns: owner.in_host_netns != 0,
     };
     report(Hook::SockCreate, reason, &flow, &owner);
     REFUSE
+}
+
+/// Forgets a socket's owner when the socket goes away.
+#[cgroup_sock(sock_release)]
+pub fn sock_release(ctx: SockContext) -> i32 {
+    if let Mode::Full = Mode::from_raw(config().mode) {
+        return ALLOW;
+    }
+    // SAFETY: helper allowed for sock programs.
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    let _ = SOCKET_OWNERS.remove(cookie);
+    ALLOW
 }
 
 /// Every packet the task's sockets send: the backstop behind the sock_addr hooks.
@@ -181,37 +184,32 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
         count(Counter::PacketsAllowed);
         return ALLOW;
     }
-    // SAFETY: helper allowed for cgroup_skb.
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    // Sockets not seen at creation (accepted ones, evicted ones) count as host-netns.
-    let owner = SOCKET_OWNERS
-        .get_ptr(cookie)
-        // SAFETY: value pointer from a map lookup, copied out at once.
-        .map(|p| unsafe { *p })
-        .unwrap_or(SocketOwner {
-            pid: 0,
-            in_host_netns: 1,
-            comm: [0; 16],
-        });
     let mut flow = Flow {
         addr: Addr::v4([0; 4]),
         port: 0,
         has_port: false,
         protocol: 0,
-        in_host_netns: owner.in_host_netns != 0,
     };
     if parse_packet(&ctx, &mut flow).is_none() {
         count(Counter::PacketsDenied);
         return REFUSE;
     }
-    match judge(&cfg, &flow, &TaskMaps) {
+    let book = TaskMaps {
+        ctx: &ctx,
+        host_netns_cookie: cfg.host_netns_cookie,
+    };
+    match judge(&cfg, &flow, &book) {
         Ok(()) => {
             count(Counter::PacketsAllowed);
             ALLOW
         }
         Err(reason) => {
             count(Counter::PacketsDenied);
-            report(Hook::Egress, reason, &flow, &owner);
+            // SAFETY: helper allowed for cgroup_skb.
+            let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+            // SAFETY: value pointer from a map lookup, copied out at once.
+            let owner = SOCKET_OWNERS.get_ptr(cookie).map(|p| unsafe { *p });
+            report(Hook::Egress, reason, &flow, &owner.unwrap_or_default());
             REFUSE
         }
     }
@@ -224,40 +222,31 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
 fn parse_packet(ctx: &SkBuffContext, flow: &mut Flow) -> Option<()> {
     let ethertype = u16::from_be(ctx.skb.protocol() as u16);
     if ethertype == ETH_P_IP {
-        let version_ihl: u8 = ctx.load(0).ok()?;
-        let header_len = ((version_ihl & 0x0f) as usize) * 4;
+        // One load for the whole fixed header: each load is a helper call.
+        let header: [u8; 20] = ctx.load(0).ok()?;
+        let header_len = ((header[0] & 0x0f) as usize) * 4;
         if header_len < 20 {
             return None;
         }
-        let fragment: u16 = u16::from_be(ctx.load(6).ok()?);
-        let protocol: u8 = ctx.load(9).ok()?;
-        let dst: [u8; 4] = ctx.load(16).ok()?;
-        let first_fragment = fragment & 0x1fff == 0;
-        let has_port = first_fragment && (protocol == proto::TCP || protocol == proto::UDP);
-        let port = if has_port {
-            u16::from_be(ctx.load(header_len + 2).ok()?)
-        } else {
-            0
-        };
-        flow.addr = Addr::v4(dst);
-        flow.port = port;
-        flow.has_port = has_port;
+        let fragment_offset = u16::from_be_bytes([header[6], header[7]]) & 0x1fff;
+        let protocol = header[9];
+        flow.has_port = fragment_offset == 0 && (protocol == proto::TCP || protocol == proto::UDP);
+        if flow.has_port {
+            flow.port = u16::from_be(ctx.load(header_len + 2).ok()?);
+        }
+        flow.addr = Addr::v4([header[16], header[17], header[18], header[19]]);
         flow.protocol = protocol;
         Some(())
     } else if ethertype == ETH_P_IPV6 {
         // Extension headers are not walked: such packets are judged by their next header
         // and, not being TCP or UDP, refused outside Full.
-        let next_header: u8 = ctx.load(6).ok()?;
-        let dst: [u8; 16] = ctx.load(24).ok()?;
-        let has_port = next_header == proto::TCP || next_header == proto::UDP;
-        let port = if has_port {
-            u16::from_be(ctx.load(40 + 2).ok()?)
-        } else {
-            0
-        };
+        let header: [u8; 44] = ctx.load(0).ok()?;
+        let next_header = header[6];
+        let mut dst = [0u8; 16];
+        dst.copy_from_slice(&header[24..40]);
+        flow.has_port = next_header == proto::TCP || next_header == proto::UDP;
+        flow.port = u16::from_be_bytes([header[42], header[43]]);
         flow.addr = Addr::from_v6(dst);
-        flow.port = port;
-        flow.has_port = has_port;
         flow.protocol = next_header;
         Some(())
     } else {

@@ -1,15 +1,18 @@
 //! The task's maps, and the [`AddressBook`] view of them that `judge` reads.
 
 use aya_ebpf::{
+    helpers::generated::bpf_get_netns_cookie,
     macros::map,
-    maps::{lpm_trie::Key, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, HashMap, LpmTrie, PerCpuArray, RingBuf},
+    EbpfContext,
 };
 use enforcer_common::{
-    Addr, AddressBook, SocketOwner, ALLOWLIST_CAPACITY, COUNTER_SLOTS, EVENT_RING_BYTES,
-    SMALL_SET_CAPACITY, SOCKET_OWNER_CAPACITY,
+    policy::listed, Addr, AddressBook, SocketOwner, ALLOWLIST_CAPACITY, COUNTER_SLOTS,
+    EVENT_RING_BYTES, SMALL_SET_CAPACITY, SOCKET_OWNER_CAPACITY,
 };
 
-/// Addresses and CIDRs the task may reach on its HTTP ports (IPv4).
+/// Addresses and CIDRs the task may reach on its HTTP ports, and the node's own
+/// addresses marked as such (values from `enforcer_common::listed`), IPv4.
 #[map]
 pub static ALLOW_V4: LpmTrie<[u8; 4], u8> = LpmTrie::with_max_entries(ALLOWLIST_CAPACITY, 0);
 /// Addresses and CIDRs the task may reach on its HTTP ports (IPv6).
@@ -20,16 +23,11 @@ pub static ALLOW_V6: LpmTrie<[u8; 16], u8> = LpmTrie::with_max_entries(ALLOWLIST
 pub static DNS_V4: HashMap<[u8; 4], u8> = HashMap::with_max_entries(SMALL_SET_CAPACITY, 0);
 #[map]
 pub static DNS_V6: HashMap<[u8; 16], u8> = HashMap::with_max_entries(SMALL_SET_CAPACITY, 0);
-/// The node's own addresses, refused to tasks in the host's network namespace.
+/// Who created each live socket (by socket cookie), for events of hooks without process
+/// context. Entries go at `sock_release`; when it is full, new sockets go unnamed.
 #[map]
-pub static NODE_V4: HashMap<[u8; 4], u8> = HashMap::with_max_entries(SMALL_SET_CAPACITY, 0);
-#[map]
-pub static NODE_V6: HashMap<[u8; 16], u8> = HashMap::with_max_entries(SMALL_SET_CAPACITY, 0);
-
-/// Who created each socket (by socket cookie), for hooks without process context.
-#[map]
-pub static SOCKET_OWNERS: LruHashMap<u64, SocketOwner> =
-    LruHashMap::with_max_entries(SOCKET_OWNER_CAPACITY, 0);
+pub static SOCKET_OWNERS: HashMap<u64, SocketOwner> =
+    HashMap::with_max_entries(SOCKET_OWNER_CAPACITY, 0);
 
 /// Allowed/refused counters, one slot per `Counter`.
 #[map]
@@ -39,17 +37,22 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SL
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENT_RING_BYTES, 0);
 
-/// The task's address sets as `judge` sees them.
-pub struct TaskMaps;
+/// The task's address sets as `judge` sees them, and where the socket lives.
+pub struct TaskMaps<'a, C: EbpfContext> {
+    /// The program's context, for `bpf_get_netns_cookie`.
+    pub ctx: &'a C,
+    pub host_netns_cookie: u64,
+}
 
-impl AddressBook for TaskMaps {
+impl<C: EbpfContext> AddressBook for TaskMaps<'_, C> {
     #[inline(always)]
-    fn is_allowed(&self, addr: &Addr) -> bool {
-        if addr.is_v4 {
-            ALLOW_V4.get(Key::new(32, addr.v4_octets())).is_some()
+    fn listed(&self, addr: &Addr) -> u8 {
+        let value = if addr.is_v4 {
+            ALLOW_V4.get(Key::new(32, addr.v4_octets()))
         } else {
-            ALLOW_V6.get(Key::new(128, addr.octets)).is_some()
-        }
+            ALLOW_V6.get(Key::new(128, addr.octets))
+        };
+        value.copied().unwrap_or(listed::NO)
     }
 
     #[inline(always)]
@@ -62,11 +65,8 @@ impl AddressBook for TaskMaps {
     }
 
     #[inline(always)]
-    fn is_node_address(&self, addr: &Addr) -> bool {
-        if addr.is_v4 {
-            NODE_V4.get_ptr(addr.v4_octets()).is_some()
-        } else {
-            NODE_V6.get_ptr(addr.octets).is_some()
-        }
+    fn in_host_netns(&self) -> bool {
+        // SAFETY: helper allowed for sock_addr, sock and (since 6.x) cgroup_skb programs.
+        unsafe { bpf_get_netns_cookie(self.ctx.as_ptr()) == self.host_netns_cookie }
     }
 }

@@ -15,10 +15,9 @@ pub fn count(counter: Counter) {
 
 /// Pid and command of the current process (hooks in process context only).
 #[inline(always)]
-pub fn current_owner(in_host_netns: bool) -> SocketOwner {
+pub fn current_owner() -> SocketOwner {
     SocketOwner {
         pid: (bpf_get_current_pid_tgid() >> 32) as u32,
-        in_host_netns: in_host_netns as u32,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
     }
 }

@@ -10,7 +10,7 @@ use std::{
 
 use aya::{
     include_bytes_aligned,
-    maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
         CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, Program,
@@ -18,7 +18,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use aya_log::EbpfLogger;
-use enforcer_common::{Counter, Mode, TaskConfig, MAX_HTTP_PORTS};
+use enforcer_common::{policy::listed, Counter, Mode, TaskConfig, MAX_HTTP_PORTS};
 
 use crate::{
     error::{Error, Result},
@@ -30,8 +30,9 @@ static EBPF_OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/en
 
 /// Every program, in the order they are attached. `sock_create` comes first so that
 /// sockets are remembered before any of them can send.
-const PROGRAMS: [&str; 6] = [
+const PROGRAMS: [&str; 7] = [
     "sock_create",
+    "sock_release",
     "connect4",
     "connect6",
     "sendmsg4",
@@ -40,9 +41,7 @@ const PROGRAMS: [&str; 6] = [
 ];
 
 /// Maps pinned next to the links, for tools that change a running task's policy.
-const PINNED_MAPS: [&str; 7] = [
-    "ALLOW_V4", "ALLOW_V6", "DNS_V4", "DNS_V6", "NODE_V4", "NODE_V6", "COUNTERS",
-];
+const PINNED_MAPS: [&str; 5] = ["ALLOW_V4", "ALLOW_V6", "DNS_V4", "DNS_V6", "COUNTERS"];
 
 /// An address or CIDR a task may reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -102,6 +101,8 @@ impl TaskPolicy {
 /// A task's programs attached to its cgroup, with their links pinned under `pin_dir`.
 pub struct Enforcement {
     ebpf: Ebpf,
+    /// The node's own addresses: marked in the allowlist, never allowed.
+    node_addresses: Vec<IpAddr>,
     links: Vec<PinnedLink>,
     pin_dir: PathBuf,
     logger: Option<EbpfLogger<&'static dyn log::Log>>,
@@ -121,8 +122,10 @@ impl Enforcement {
         for name in PROGRAMS {
             load_program(&mut ebpf, name)?;
         }
+        let node_addresses = node::addresses().map_err(Error::io("listing addresses", "/"))?;
         let mut enforcement = Enforcement {
             ebpf,
+            node_addresses,
             links: Vec::new(),
             pin_dir: pin_dir.to_path_buf(),
             logger,
@@ -138,17 +141,25 @@ impl Enforcement {
     }
 
     fn fill_maps(&mut self, policy: &TaskPolicy) -> Result<()> {
+        // Node addresses first, as host routes that win over any allowed CIDR.
+        for addr in self.node_addresses.clone() {
+            set_listed(&mut self.ebpf, AllowedNet::host(addr), listed::NODE)?;
+        }
         for net in &policy.allowed {
+            if self.is_node_address(net) {
+                tracing::warn!(%net, "an address of this node is never allowed");
+                continue;
+            }
             self.allow(*net)?;
         }
         for server in &policy.dns_servers {
-            insert_address(&mut self.ebpf, "DNS_V4", "DNS_V6", *server)?;
-        }
-        let node_addresses = node::addresses().map_err(Error::io("listing addresses", "/"))?;
-        for addr in node_addresses {
-            insert_address(&mut self.ebpf, "NODE_V4", "NODE_V6", addr)?;
+            insert_dns_server(&mut self.ebpf, *server)?;
         }
         Ok(())
+    }
+
+    fn is_node_address(&self, net: &AllowedNet) -> bool {
+        *net == AllowedNet::host(net.addr) && self.node_addresses.contains(&net.addr)
     }
 
     fn attach_and_pin(&mut self, cgroup: &Path) -> Result<()> {
@@ -172,14 +183,18 @@ impl Enforcement {
 
     /// Allows `net` from now on (HTTP mode); atomic for the task's sockets.
     pub fn allow(&mut self, net: AllowedNet) -> Result<()> {
-        with_allowlist(&mut self.ebpf, net, |v4, v6| match net.addr {
-            IpAddr::V4(a) => v4.insert(&Key::new(net.prefix_len.into(), a.octets()), 1, 0),
-            IpAddr::V6(a) => v6.insert(&Key::new(net.prefix_len.into(), a.octets()), 1, 0),
-        })
+        if self.is_node_address(&net) {
+            return Err(Error::Invalid(format!("{net} is an address of this node")));
+        }
+        set_listed(&mut self.ebpf, net, listed::ALLOWED)
     }
 
-    /// Stops allowing `net`; new connections to it are refused from now on.
+    /// Stops allowing `net`; new connections to it, and packets of open ones, are refused
+    /// from now on.
     pub fn disallow(&mut self, net: AllowedNet) -> Result<()> {
+        if self.is_node_address(&net) {
+            return Ok(());
+        }
         with_allowlist(&mut self.ebpf, net, |v4, v6| match net.addr {
             IpAddr::V4(a) => v4.remove(&Key::new(net.prefix_len.into(), a.octets())),
             IpAddr::V6(a) => v6.remove(&Key::new(net.prefix_len.into(), a.octets())),
@@ -313,22 +328,27 @@ fn with_allowlist(
     change(&mut v4, &mut v6).map_err(map_error("ALLOW"))
 }
 
-fn insert_address(
-    ebpf: &mut Ebpf,
-    v4_map: &'static str,
-    v6_map: &'static str,
-    addr: IpAddr,
-) -> Result<()> {
-    let (name, key): (&'static str, Vec<u8>) = match addr {
-        IpAddr::V4(a) => (v4_map, a.octets().to_vec()),
-        IpAddr::V6(a) => (v6_map, a.octets().to_vec()),
-    };
-    let map: &mut Map = ebpf.map_mut(name).ok_or(Error::Missing(name))?;
-    let result = if let Ok(key) = <[u8; 4]>::try_from(key.as_slice()) {
-        HashMap::<_, [u8; 4], u8>::try_from(map).and_then(|mut m| m.insert(key, 1, 0))
-    } else {
-        let key = <[u8; 16]>::try_from(key.as_slice()).expect("IPv6 is 16 bytes");
-        HashMap::<_, [u8; 16], u8>::try_from(map).and_then(|mut m| m.insert(key, 1, 0))
+fn set_listed(ebpf: &mut Ebpf, net: AllowedNet, value: u8) -> Result<()> {
+    with_allowlist(ebpf, net, |v4, v6| match net.addr {
+        IpAddr::V4(a) => v4.insert(&Key::new(net.prefix_len.into(), a.octets()), value, 0),
+        IpAddr::V6(a) => v6.insert(&Key::new(net.prefix_len.into(), a.octets()), value, 0),
+    })
+}
+
+fn insert_dns_server(ebpf: &mut Ebpf, addr: IpAddr) -> Result<()> {
+    let (name, result) = match addr {
+        IpAddr::V4(a) => {
+            let map = ebpf.map_mut("DNS_V4").ok_or(Error::Missing("DNS_V4"))?;
+            let inserted = HashMap::<_, [u8; 4], u8>::try_from(map)
+                .and_then(|mut m| m.insert(a.octets(), 1, 0));
+            ("DNS_V4", inserted)
+        }
+        IpAddr::V6(a) => {
+            let map = ebpf.map_mut("DNS_V6").ok_or(Error::Missing("DNS_V6"))?;
+            let inserted = HashMap::<_, [u8; 16], u8>::try_from(map)
+                .and_then(|mut m| m.insert(a.octets(), 1, 0));
+            ("DNS_V6", inserted)
+        }
     };
     result.map_err(map_error(name))
 }

@@ -173,3 +173,48 @@ fn packets_of_an_open_connection_are_dropped_once_its_address_is_removed() {
         "{before:?} -> {after:?}"
     );
 }
+
+#[test]
+fn a_task_in_its_own_network_namespace_keeps_its_loopback() {
+    if !kernel_lab_available() {
+        return;
+    }
+    // Mode None refuses the node's loopback, but a task with a network namespace of its
+    // own (as a container has) may still talk to itself over its own loopback.
+    let scope = ScopedEnforcement::attach(
+        "ownnetns",
+        &TaskPolicy {
+            mode: Mode::None,
+            http_ports: Vec::new(),
+            allowed: Vec::new(),
+            dns_servers: Vec::new(),
+        },
+    )
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("enforcer-ownnetns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let probe = probe_bin();
+    let script = format!(
+        "ip link set lo up && {probe} serve --log {dir}/log --ready {dir}/ready --tcp-port 18555 --bind 127.0.0.1 & \
+         server=$!; for i in $(seq 100); do [ -s {dir}/ready ] && break; sleep 0.02; done; \
+         {probe} tcp 127.0.0.1 18555; status=$?; kill $server; exit $status",
+        probe = probe.display(),
+        dir = dir.display()
+    );
+    let own = scope
+        .privileged(std::path::Path::new("unshare"))
+        .args(["--net", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let result = enforcer_tests::ProbeResult::from_stdout(&own.stdout).unwrap();
+    assert!(result.ok, "own loopback refused: {result:?}");
+    // The same probe in the node's namespace is refused.
+    let host = scope
+        .privileged(&probe)
+        .args(["tcp", "127.0.0.1", "18555"])
+        .output()
+        .unwrap();
+    let result = enforcer_tests::ProbeResult::from_stdout(&host.stdout).unwrap();
+    assert!(result.is_eperm(), "node loopback: {result:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

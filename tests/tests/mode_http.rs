@@ -188,3 +188,30 @@ fn http_ports_can_be_changed() {
     refused_at_once(&outcome);
     outcome.assert_denied(&destination(lab.host(0).into(), 80), "port-not-allowed");
 }
+
+#[test]
+fn the_nodes_own_addresses_are_refused_even_when_listed() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let lab = Lab::start().unwrap();
+    // A service of the node on its lab-facing address, which a CIDR and a literal both cover.
+    let service = enforcer_tests::HostService::start(lab.gateway().into(), 0).unwrap();
+    let (ip, port) = (
+        service.addr().ip().to_string(),
+        service.addr().port().to_string(),
+    );
+    let cidr = format!("{ip}/24").replace(".1/24", ".0/24");
+    let outcome = run_http(
+        &lab,
+        &["--domain", &ip, "--domain", &cidr, "--http-port", &port],
+        &["tcp", &ip, &port],
+    );
+    refused_at_once(&outcome);
+    outcome.assert_denied(&service.addr().to_string(), "node-address");
+    assert!(!service.contacted(), "the task reached the node");
+    assert!(
+        run_probe(&["tcp", &ip, &port]).ok,
+        "the node's service must answer"
+    );
+}

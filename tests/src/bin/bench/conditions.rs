@@ -1,0 +1,175 @@
+//! The conditions a client runs under, one task cgroup each under
+//! `<cgroup2>/enforcer-bench-<pid>`, set up once for the whole run. Dropping them (or
+//! [`Tasks::close`]) kills what is left in the cgroups, releases the enforcement and
+//! removes the cgroups.
+
+use std::{
+    fs, io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::Context;
+use enforcer::{
+    cgroup::TaskCgroup,
+    enforcement::{AllowedNet, Enforcement, TaskPolicy},
+};
+use enforcer_common::{Counter, Mode};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Condition {
+    /// A plain cgroup, no programs.
+    Baseline,
+    /// Full mode: every hook attached, everything allowed (and counted).
+    Full,
+    /// HTTP mode, port 80, [`HTTP_ALLOWLIST_LEN`] allowed addresses, the server among them.
+    Http,
+}
+
+/// Size of the http condition's allowlist: a task that resolved many names.
+pub const HTTP_ALLOWLIST_LEN: usize = 10_000;
+
+impl Condition {
+    pub const ALL: [Condition; 3] = [Condition::Baseline, Condition::Full, Condition::Http];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::Baseline => "baseline",
+            Condition::Full => "full",
+            Condition::Http => "http",
+        }
+    }
+
+    fn policy(self, server: IpAddr) -> Option<TaskPolicy> {
+        let policy = |mode, http_ports, allowed| TaskPolicy {
+            mode,
+            http_ports,
+            allowed,
+            dns_servers: vec![],
+        };
+        match self {
+            Condition::Baseline => None,
+            Condition::Full => Some(policy(Mode::Full, vec![], vec![])),
+            Condition::Http => Some(policy(Mode::Http, vec![80], http_allowlist(server))),
+        }
+    }
+}
+
+/// `server` plus deterministic filler: IPv4 hosts in 10.215.0.0/16 and 1,000 IPv6 hosts
+/// in fd15::/64, so the lookups walk tries of realistic size in both families.
+fn http_allowlist(server: IpAddr) -> Vec<AllowedNet> {
+    let v6_hosts = 1_000;
+    let v4_hosts = HTTP_ALLOWLIST_LEN - v6_hosts - 1;
+    let v4_base = u32::from(Ipv4Addr::new(10, 215, 0, 0));
+    let v6_base = u128::from(Ipv6Addr::new(0xfd15, 0, 0, 0, 0, 0, 0, 0));
+    let v4 = (1..=v4_hosts as u32).map(|i| IpAddr::V4(Ipv4Addr::from(v4_base + i)));
+    let v6 = (1..=v6_hosts as u128).map(|i| IpAddr::V6(Ipv6Addr::from(v6_base + i)));
+    v4.chain(v6).chain([server]).map(AllowedNet::host).collect()
+}
+
+struct Task {
+    condition: Condition,
+    cgroup: TaskCgroup,
+    enforcement: Option<Enforcement>,
+}
+
+pub struct Tasks {
+    parent: PathBuf,
+    tasks: Vec<Task>,
+    closed: bool,
+}
+
+impl Tasks {
+    /// A cgroup per condition, with its enforcement attached; the http one allows `server`.
+    pub fn create(server: IpAddr) -> anyhow::Result<Tasks> {
+        enforcer::bpffs::ensure_mounted()?;
+        let pid = std::process::id();
+        let mut tasks = Tasks {
+            parent: enforcer::cgroup::cgroup2_mount()?.join(format!("enforcer-bench-{pid}")),
+            tasks: Vec::new(),
+            closed: false,
+        };
+        for condition in Condition::ALL {
+            let cgroup = TaskCgroup::create(&tasks.parent, condition.name())?;
+            // Owned by `tasks` before attaching, so a failed attach still removes it.
+            tasks.tasks.push(Task {
+                condition,
+                cgroup,
+                enforcement: None,
+            });
+            let task = tasks.tasks.last_mut().expect("just pushed");
+            if let Some(policy) = condition.policy(server) {
+                let pin_dir =
+                    enforcer::paths::pin_dir(&format!("bench-{pid}-{}", condition.name()));
+                let enforcement = Enforcement::attach(task.cgroup.path(), &policy, &pin_dir)
+                    .with_context(|| format!("attaching {} enforcement", condition.name()))?;
+                task.enforcement = Some(enforcement);
+            }
+        }
+        Ok(tasks)
+    }
+
+    pub fn cgroup(&self, condition: Condition) -> &Path {
+        self.task(condition).cgroup.path()
+    }
+
+    /// The kernel programs' counters of an enforced condition.
+    pub fn counters(&self, condition: Condition) -> anyhow::Result<Option<Vec<(Counter, u64)>>> {
+        let enforcement = self.task(condition).enforcement.as_ref();
+        Ok(enforcement.map(Enforcement::counters).transpose()?)
+    }
+
+    fn task(&self, condition: Condition) -> &Task {
+        self.tasks
+            .iter()
+            .find(|t| t.condition == condition)
+            .expect("every condition has a task")
+    }
+
+    /// Removes everything, reporting the first thing that could not be removed.
+    pub fn close(mut self) -> anyhow::Result<()> {
+        self.remove()
+    }
+
+    fn remove(&mut self) -> anyhow::Result<()> {
+        if std::mem::replace(&mut self.closed, true) {
+            return Ok(());
+        }
+        let mut first_error = None;
+        for task in self.tasks.drain(..) {
+            let name = task.condition.name();
+            if let Err(e) = remove_task(task).with_context(|| format!("removing {name}")) {
+                first_error.get_or_insert(e);
+            }
+        }
+        match fs::remove_dir(&self.parent) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                first_error.get_or_insert(
+                    anyhow::Error::new(e)
+                        .context(format!("removing cgroup {}", self.parent.display())),
+                );
+            }
+            _ => {}
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Release only once the cgroup is empty: until then its enforcement must stay.
+fn remove_task(task: Task) -> anyhow::Result<()> {
+    task.cgroup.kill_all(Duration::from_secs(5))?;
+    if let Some(enforcement) = task.enforcement {
+        enforcement.release()?;
+    }
+    task.cgroup.remove()?;
+    Ok(())
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            eprintln!("enforcer-bench: removing the task cgroups: {e:#}");
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The lab host: network namespace `enf-bench-<pid>`, joined to this one by a 1500-MTU
+//! veth pair, running the benchmark's server. Dropping it (or [`Lab::close`]) kills the
+//! server and deletes the veth and the namespace.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use anyhow::{bail, Context};
+
+use super::server::READY_LINE;
+
+const HOST_CIDR: &str = "10.214.0.1/24";
+const LAB_CIDR: &str = "10.214.0.2/24";
+/// Where the server listens, inside the lab.
+pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 214, 0, 2)), 80);
+
+pub struct Lab {
+    netns: String,
+    host_if: String,
+    server: Option<Child>,
+    closed: bool,
+}
+
+impl Lab {
+    /// `exe` is this binary; the server runs on `cpu`.
+    pub fn create(exe: &Path, cpu: usize) -> anyhow::Result<Lab> {
+        let pid = std::process::id();
+        let netns = format!("enf-bench-{pid}");
+        // Interface names are limited to 15 characters.
+        let host_if = format!("enfb{}h", pid % 10_000);
+        let lab_if = format!("enfb{}l", pid % 10_000);
+        ip(&["netns", "add", &netns])?;
+        let mut lab = Lab {
+            netns,
+            host_if,
+            server: None,
+            closed: false,
+        };
+        let ns = lab.netns.as_str();
+        let host_if = lab.host_if.as_str();
+        ip(&[
+            "link", "add", host_if, "mtu", "1500", "type", "veth", "peer", "name", &lab_if, "mtu",
+            "1500", "netns", ns,
+        ])?;
+        ip(&["addr", "add", HOST_CIDR, "dev", host_if])?;
+        ip(&["link", "set", host_if, "up"])?;
+        ip(&["-n", ns, "addr", "add", LAB_CIDR, "dev", &lab_if])?;
+        ip(&["-n", ns, "link", "set", &lab_if, "up"])?;
+        ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        lab.start_server(exe, cpu)?;
+        Ok(lab)
+    }
+
+    /// Starts the server in the lab and waits until it listens.
+    fn start_server(&mut self, exe: &Path, cpu: usize) -> anyhow::Result<()> {
+        let mut server = Command::new("ip")
+            .args(["netns", "exec", &self.netns])
+            .arg(exe)
+            .args(["serve", "--addr", &SERVER.ip().to_string()])
+            .args(["--port", &SERVER.port().to_string()])
+            .args(["--cpu", &cpu.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the server: ip netns exec")?;
+        let stdout = server.stdout.take().expect("stdout is piped");
+        self.server = Some(server);
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the server's ready line")?;
+        if line.trim_end() != READY_LINE {
+            bail!("the server did not start (its error is above)");
+        }
+        Ok(())
+    }
+
+    /// Removes the lab, reporting what could not be removed.
+    pub fn close(mut self) -> anyhow::Result<()> {
+        self.remove()
+    }
+
+    fn remove(&mut self) -> anyhow::Result<()> {
+        if std::mem::replace(&mut self.closed, true) {
+            return Ok(());
+        }
+        if let Some(mut server) = self.server.take() {
+            // Killed, not asked: it holds no state worth saving.
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        // Deleting the namespace would delete the veth too, but in the background; this
+        // is at once. It fails only if the veth was never made.
+        let _ = ip(&["link", "del", &self.host_if]);
+        ip(&["netns", "del", &self.netns])
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            eprintln!("enforcer-bench: removing the lab: {e:#}");
+        }
+    }
+}
+
+/// Runs `ip ARGS`; the error carries ip's own message.
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip (iproute2)")?;
+    if !output.status.success() {
+        bail!(
+            "ip {} failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}

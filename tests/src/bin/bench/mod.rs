@@ -1,0 +1,11 @@
+//! The benchmark's parts: the lab and its server, the task cgroups under each condition,
+//! the client that measures, and the report.
+
+pub mod client;
+pub mod conditions;
+pub mod cpu;
+pub mod interrupt;
+pub mod lab;
+pub mod report;
+pub mod run;
+pub mod server;
