@@ -98,6 +98,14 @@ impl TaskPolicy {
     }
 }
 
+/// How often one program ran and for how long in total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgramStats {
+    pub name: &'static str,
+    pub run_count: u64,
+    pub run_time: std::time::Duration,
+}
+
 /// A task's programs attached to its cgroup, with their links pinned under `pin_dir`.
 pub struct Enforcement {
     ebpf: Ebpf,
@@ -215,6 +223,25 @@ impl Enforcement {
                     .get(&(*counter as u32), 0)
                     .map_err(map_error("COUNTERS"))?;
                 Ok((*counter, values.iter().sum()))
+            })
+            .collect()
+    }
+
+    /// Run count and total run time of each program, as the kernel keeps them while
+    /// BPF statistics are enabled (`aya::sys::enable_stats`); zero otherwise.
+    pub fn program_stats(&self) -> Result<Vec<ProgramStats>> {
+        PROGRAMS
+            .iter()
+            .map(|name| {
+                let program = self.ebpf.program(name).ok_or(Error::Missing(name))?;
+                let info = program
+                    .info()
+                    .map_err(|source| Error::Program { name, source })?;
+                Ok(ProgramStats {
+                    name,
+                    run_count: info.run_count(),
+                    run_time: info.run_time(),
+                })
             })
             .collect()
     }

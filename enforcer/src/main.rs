@@ -56,7 +56,7 @@ struct NetworkArgs {
     #[arg(long, value_name = "FILE")]
     spec: Option<PathBuf>,
     /// Which task of the job spec, when it has several.
-    #[arg(long, value_name = "NAME", requires = "spec")]
+    #[arg(long, value_name = "NAME")]
     task: Option<String>,
     /// What Type Default means on this node.
     #[arg(
@@ -66,15 +66,51 @@ struct NetworkArgs {
         value_name = "none|full|http"
     )]
     default_network: ResolvedNetworkKind,
+    /// TCP port allowed in HTTP mode (repeatable; default 80 and 443).
+    #[arg(long = "http-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    http_ports: Vec<u16>,
+}
+
+impl NetworkArgs {
+    /// The resolved network from `--network`/`--domain`, or from a job spec (`--spec`, or
+    /// the file given to `validate`) and `--task`.
+    fn resolve(&self, spec_file: Option<&std::path::Path>) -> Result<Resolved, String> {
+        let spec_file = spec_file.or(self.spec.as_deref());
+        let spec = match (&self.network, spec_file) {
+            (Some(network), None) => {
+                if self.task.is_some() {
+                    return Err("--task selects a task of a job spec; give --spec FILE".into());
+                }
+                let network_type = NetworkType::parse(network).map_err(|e| e.to_string())?;
+                NetworkSpec::new(network_type, &self.domains).map_err(|e| e.to_string())?
+            }
+            (None, Some(path)) => {
+                NetworkSpec::from_job_file(path, self.task.as_deref()).map_err(|e| e.to_string())?
+            }
+            (Some(_), Some(_)) => return Err("give --network or a job spec, not both".into()),
+            (None, None) => {
+                return Err("give --network TYPE (with --domain for HTTP) or --spec FILE".into())
+            }
+        };
+        Ok(spec.resolve(self.default_network))
+    }
+
+    /// The HTTP ports, sorted and deduplicated; 80 and 443 when none were given.
+    fn http_ports(&self) -> Vec<u16> {
+        if self.http_ports.is_empty() {
+            return DEFAULT_HTTP_PORTS.to_vec();
+        }
+        let mut ports = self.http_ports.clone();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
 }
 
 #[derive(Args)]
 struct RunArgs {
     #[command(flatten)]
     network: NetworkArgs,
-    /// TCP port allowed in HTTP mode (repeatable; default 80 and 443).
-    #[arg(long = "http-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-    http_ports: Vec<u16>,
     /// Resolver for HTTP mode's domains, and the only one the task may query (repeatable;
     /// default: the node's /etc/resolv.conf).
     #[arg(long, value_name = "ADDR")]
@@ -95,29 +131,11 @@ struct RunArgs {
 
 #[derive(Args)]
 struct ValidateArgs {
-    /// Bacalhau job spec (JSON or YAML).
-    #[arg(value_name = "FILE", conflicts_with = "network")]
+    /// Bacalhau job spec (JSON or YAML); the same as --spec.
+    #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
-    /// Which task of the job spec, when it has several.
-    #[arg(long, value_name = "NAME", requires = "file")]
-    task: Option<String>,
-    /// Network type, instead of a file.
-    #[arg(long, value_name = "TYPE")]
-    network: Option<String>,
-    /// Domain for HTTP mode (repeatable).
-    #[arg(long = "domain", value_name = "DOMAIN", requires = "network")]
-    domains: Vec<String>,
-    /// TCP ports allowed in HTTP mode (repeatable; default 80 and 443).
-    #[arg(long = "http-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-    http_ports: Vec<u16>,
-    /// What Type Default means on this node.
-    #[arg(
-        long,
-        env = "ENFORCER_DEFAULT_NETWORK",
-        default_value = "none",
-        value_name = "none|full|http"
-    )]
-    default_network: ResolvedNetworkKind,
+    #[command(flatten)]
+    network: NetworkArgs,
 }
 
 fn main() -> ExitCode {
@@ -147,47 +165,8 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The resolved network from `--network`/`--domain` or `--spec`/`--task`.
-fn resolve_network(
-    network: Option<&str>,
-    domains: &[String],
-    spec: Option<&std::path::Path>,
-    task: Option<&str>,
-    default: ResolvedNetworkKind,
-) -> Result<Resolved, String> {
-    let spec = match (network, spec) {
-        (Some(network), _) => {
-            let network_type = NetworkType::parse(network).map_err(|e| e.to_string())?;
-            NetworkSpec::new(network_type, domains).map_err(|e| e.to_string())?
-        }
-        (None, Some(path)) => NetworkSpec::from_job_file(path, task).map_err(|e| e.to_string())?,
-        (None, None) => {
-            return Err("give --network TYPE (with --domain for HTTP) or --spec FILE".into())
-        }
-    };
-    Ok(spec.resolve(default))
-}
-
-fn http_ports_or_default(ports: &[u16]) -> Vec<u16> {
-    if ports.is_empty() {
-        DEFAULT_HTTP_PORTS.to_vec()
-    } else {
-        let mut ports = ports.to_vec();
-        ports.sort_unstable();
-        ports.dedup();
-        ports
-    }
-}
-
 fn run_command(args: RunArgs) -> ExitCode {
-    let n = &args.network;
-    let resolved = match resolve_network(
-        n.network.as_deref(),
-        &n.domains,
-        n.spec.as_deref(),
-        n.task.as_deref(),
-        n.default_network,
-    ) {
+    let resolved = match args.network.resolve(None) {
         Ok(resolved) => resolved,
         Err(e) => return fail(EXIT_INVALID, e),
     };
@@ -200,7 +179,7 @@ fn run_command(args: RunArgs) -> ExitCode {
     };
     let options = RunOptions {
         network: resolved.network,
-        http_ports: http_ports_or_default(&args.http_ports),
+        http_ports: args.network.http_ports(),
         upstream: args.upstream,
         cgroup_parent: args.cgroup_parent,
         task_id: args.task_id,
@@ -221,17 +200,11 @@ fn run_command(args: RunArgs) -> ExitCode {
 }
 
 fn validate_command(args: ValidateArgs) -> ExitCode {
-    let resolved = match resolve_network(
-        args.network.as_deref(),
-        &args.domains,
-        args.file.as_deref(),
-        args.task.as_deref(),
-        args.default_network,
-    ) {
+    let resolved = match args.network.resolve(args.file.as_deref()) {
         Ok(resolved) => resolved,
         Err(e) => return fail(EXIT_INVALID, e),
     };
-    let ports = http_ports_or_default(&args.http_ports);
+    let ports = args.network.http_ports();
     println!("{}", describe(&resolved.network, &ports));
     for note in &resolved.notes {
         println!("note: {note}");

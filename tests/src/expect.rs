@@ -48,3 +48,8 @@ pub fn udp_hits(lab: &Lab, port: u16) -> usize {
 pub fn destination(addr: IpAddr, port: u16) -> String {
     std::net::SocketAddr::new(addr, port).to_string()
 }
+
+/// Lab host `n` in both families: `[IPv4, IPv6]`.
+pub fn both_families(lab: &Lab, n: usize) -> [IpAddr; 2] {
+    [IpAddr::V4(lab.host(n)), IpAddr::V6(lab.host6(n))]
+}

@@ -4,7 +4,7 @@ use std::{process::Command, time::Duration};
 
 use serde::Deserialize;
 
-use crate::{enforcer_bin, probe_bin, run::output_within, ProbeResult};
+use crate::{enforcer_bin, probe_bin, run::output_within, Lab, ProbeResult};
 
 /// Longer than any task a test runs: past it `enforcer run` is hung.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -90,4 +90,21 @@ pub fn probe_task(flags: &[&str], probe_args: &[&str]) -> TaskOutcome {
     let mut task = vec![probe.to_str().expect("utf-8 path")];
     task.extend_from_slice(probe_args);
     enforcer_run(flags, &task)
+}
+
+/// `--network http` for files.lab.test and .mirror.lab.test, resolved by the lab's DNS,
+/// followed by `extra` flags.
+pub fn http_flags(lab: &Lab, extra: &[&str]) -> Vec<String> {
+    let dns = lab.dns().to_string();
+    let base = [
+        "--network",
+        "http",
+        "--domain",
+        "files.lab.test",
+        "--domain",
+        ".mirror.lab.test",
+        "--upstream",
+        &dns,
+    ];
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
 }

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use enforcer_tests::{
-    kernel_lab_available, probe_bin, run_probe, Attempt, HostService, Lab, Received,
+    expect::both_families, kernel_lab_available, probe_bin, run_probe, Attempt, HostService, Lab,
+    Received,
 };
 
 const TCP_PORTS: [u16; 3] = [80, 443, 8080];
@@ -133,7 +134,7 @@ fn closed_port_is_refused_at_once() {
         return;
     }
     let lab = start_lab();
-    for addr in [IpAddr::V4(lab.host(0)), IpAddr::V6(lab.host6(0))] {
+    for addr in both_families(&lab, 0) {
         let result = run_probe(&["tcp", &addr.to_string(), "81"]);
         assert!(!result.ok);
         assert_eq!(result.errno, Some(libc::ECONNREFUSED), "{result:?}");

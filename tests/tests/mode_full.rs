@@ -1,9 +1,7 @@
 //! Network Full (and its aliases Host and Bridge): unrestricted, still counted.
 
-use std::net::IpAddr;
-
 use enforcer_tests::{
-    expect::{allowed, tcp_hits},
+    expect::{allowed, both_families, tcp_hits},
     kernel_lab_available,
     task::{enforcer_run, probe_task},
     HostService, Lab,
@@ -15,7 +13,7 @@ fn tcp_udp_and_dns_work_over_both_families() {
         return;
     }
     let lab = Lab::start().unwrap();
-    for addr in [IpAddr::V4(lab.host(2)), IpAddr::V6(lab.host6(2))] {
+    for addr in both_families(&lab, 2) {
         let a = addr.to_string();
         for port in ["80", "8080"] {
             let outcome = probe_task(&["--network", "full"], &["tcp", &a, port]);

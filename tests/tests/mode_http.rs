@@ -4,30 +4,11 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use enforcer_tests::{
-    expect::{allowed, destination, refused_at_once, tcp_hits, udp_hits},
+    expect::{allowed, both_families, destination, refused_at_once, tcp_hits, udp_hits},
     kernel_lab_available, run_probe,
-    task::probe_task,
+    task::{http_flags, probe_task},
     Lab,
 };
-
-/// `--network http` for files.lab.test and .mirror.lab.test, resolved by the lab's DNS.
-fn http_flags(lab: &Lab, extra: &[&str]) -> Vec<String> {
-    let mut flags: Vec<String> = [
-        "--network",
-        "http",
-        "--domain",
-        "files.lab.test",
-        "--domain",
-        ".mirror.lab.test",
-        "--upstream",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    flags.push(lab.dns().to_string());
-    flags.extend(extra.iter().map(|s| s.to_string()));
-    flags
-}
 
 fn run_http(lab: &Lab, extra: &[&str], probe: &[&str]) -> enforcer_tests::task::TaskOutcome {
     let flags = http_flags(lab, extra);
@@ -67,7 +48,7 @@ fn other_ports_of_allowed_hosts_are_refused() {
         return;
     }
     let lab = Lab::start().unwrap();
-    for addr in [IpAddr::V4(lab.host(0)), IpAddr::V6(lab.host6(0))] {
+    for addr in both_families(&lab, 0) {
         let a = addr.to_string();
         assert!(run_probe(&["tcp", &a, "8080"]).ok);
         let hits = tcp_hits(&lab, addr, 8080);
@@ -84,7 +65,7 @@ fn unlisted_hosts_are_refused_directly_and_through_mapped_ipv6() {
         return;
     }
     let lab = Lab::start().unwrap();
-    let blocked = [IpAddr::V4(lab.host(2)), IpAddr::V6(lab.host6(2))];
+    let blocked = both_families(&lab, 2);
     for addr in blocked {
         let a = addr.to_string();
         assert!(run_probe(&["tcp", &a, "80"]).ok);
@@ -106,7 +87,7 @@ fn udp_other_than_dns_is_refused_with_and_without_connect() {
         return;
     }
     let lab = Lab::start().unwrap();
-    for addr in [IpAddr::V4(lab.host(0)), IpAddr::V6(lab.host6(0))] {
+    for addr in both_families(&lab, 0) {
         let a = addr.to_string();
         for connect in [None, Some("--connect")] {
             let mut args = vec!["udp", a.as_str(), "9000"];

@@ -1,9 +1,7 @@
 //! Network None: nothing leaves the task, and every refusal is immediate and reported.
 
-use std::net::IpAddr;
-
 use enforcer_tests::{
-    expect::{destination, refused_at_once, tcp_hits, udp_hits},
+    expect::{both_families, destination, refused_at_once, tcp_hits, udp_hits},
     kernel_lab_available, run_probe,
     task::probe_task,
     HostService, Lab,
@@ -17,7 +15,7 @@ fn tcp_is_refused_at_once_over_ipv4_and_ipv6() {
         return;
     }
     let lab = Lab::start().unwrap();
-    for addr in [IpAddr::V4(lab.host(0)), IpAddr::V6(lab.host6(0))] {
+    for addr in both_families(&lab, 0) {
         let a = addr.to_string();
         assert!(run_probe(&["tcp", &a, "80"]).ok, "lab host {a} must answer");
         let hits = tcp_hits(&lab, addr, 80);
@@ -55,7 +53,7 @@ fn udp_is_refused_with_and_without_connect() {
         return;
     }
     let lab = Lab::start().unwrap();
-    for addr in [IpAddr::V4(lab.host(0)), IpAddr::V6(lab.host6(0))] {
+    for addr in both_families(&lab, 0) {
         let a = addr.to_string();
         for connect in [false, true] {
             let mut args = vec!["udp", a.as_str(), "9000"];

@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use enforcer_tests::{
     kernel_lab_available, probe_bin,
-    task::{enforcer_run, TaskOutcome},
+    task::{enforcer_run, http_flags, TaskOutcome},
     Lab,
 };
 
@@ -57,18 +57,7 @@ fn scenarios(lab: &Lab) -> Vec<Scenario> {
     let files6 = lab.host6(0).to_string();
     let blocked = lab.host(2).to_string();
     let dns = lab.dns().to_string();
-    let http: Vec<String> = [
-        "--network",
-        "http",
-        "--domain",
-        "files.lab.test",
-        "--domain",
-        ".mirror.lab.test",
-        "--upstream",
-        &dns,
-    ]
-    .map(String::from)
-    .to_vec();
+    let http = http_flags(lab, &[]);
     let none = vec!["--network".to_string(), "none".into()];
     let full = vec!["--network".to_string(), "full".into()];
     let probe_task = |label: &str, flags: &[String], args: &[&str]| Scenario {
