@@ -96,14 +96,18 @@ fn the_nodes_loopback_services_are_refused() {
     if !kernel_lab_available() {
         return;
     }
-    for bind in ["127.0.0.1", "::1"] {
+    // The unspecified address connects to loopback too.
+    for (bind, also) in [("127.0.0.1", "0.0.0.0"), ("::1", "::")] {
         let service = HostService::start(bind.parse().unwrap(), 0).unwrap();
         let addr = service.addr();
         let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
         // The task goes first so that any contact the service logs would be the task's.
-        let outcome = probe_task(NONE, &["tcp", &ip, &port]);
-        refused_at_once(&outcome);
-        outcome.assert_denied(&addr.to_string(), "host-loopback");
+        for target in [ip.as_str(), also] {
+            let outcome = probe_task(NONE, &["tcp", target, &port]);
+            refused_at_once(&outcome);
+            let dest = destination(target.parse().unwrap(), addr.port());
+            outcome.assert_denied(&dest, "host-loopback");
+        }
         assert!(!service.contacted(), "the task reached {addr}");
         assert!(
             run_probe(&["tcp", &ip, &port]).ok,
