@@ -2,7 +2,10 @@
 
 mod setup;
 
-use std::process::Command;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -55,7 +58,7 @@ fn main() -> Result<()> {
                 "warnings",
             ])?;
             build(false)?;
-            cargo(&["test", "--workspace"])
+            test_workspace()
         }
         Task::Bench { args } => {
             setup::install_missing()?;
@@ -77,6 +80,60 @@ fn build(release: bool) -> Result<()> {
         args.push("--release");
     }
     cargo(&args)
+}
+
+/// `cargo test --workspace`, ending with one summary line over every test binary
+/// (cargo's own last line is about the last binary only, often doc tests with none).
+fn test_workspace() -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("xtask: cargo test --workspace");
+    let mut child = Command::new(&cargo)
+        .args(["test", "--workspace"])
+        .current_dir(workspace_root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {cargo}"))?;
+    let mut totals = TestTotals::default();
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        totals.add(&line);
+    }
+    let status = child.wait()?;
+    println!("tests: {} passed, {} failed", totals.passed, totals.failed);
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
+    Ok(())
+}
+
+/// Sums cargo's `test result: ok. N passed; M failed; ...` lines.
+#[derive(Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+}
+
+impl TestTotals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(kind), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<u64>() else {
+                continue;
+            };
+            match kind {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                _ => {}
+            }
+        }
+    }
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
@@ -111,4 +168,19 @@ fn workspace_root() -> std::path::PathBuf {
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTotals;
+
+    #[test]
+    fn sums_cargo_test_result_lines() {
+        let mut totals = TestTotals::default();
+        totals.add("test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s");
+        totals
+            .add("test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out");
+        totals.add("test foo ... ok");
+        assert_eq!((totals.passed, totals.failed), (15, 2));
+    }
 }
