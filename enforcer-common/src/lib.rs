@@ -23,12 +23,12 @@ pub mod proto {
 /// Port of DNS, the only UDP service an HTTP-mode task may reach.
 pub const DNS_PORT: u16 = 53;
 
-/// Capacity of the per-task allowlists (addresses and CIDRs, per family).
+/// Capacity of the per-task allowlists of single addresses (per family).
 pub const ALLOWLIST_CAPACITY: u32 = 65_536;
+/// Capacity of the per-task allowlists of CIDRs (per family).
+pub const NETS_CAPACITY: u32 = 4_096;
 /// Capacity of the DNS-server and node-address sets (per family).
 pub const SMALL_SET_CAPACITY: u32 = 256;
-/// Sockets whose owner (pid, command) is remembered for packet-level events.
-pub const SOCKET_OWNER_CAPACITY: u32 = 16_384;
 /// Size of the denial-event ring buffer in bytes (a power of two, page multiple).
 pub const EVENT_RING_BYTES: u32 = 256 * 1024;
 

@@ -12,13 +12,14 @@ mod report;
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
-    helpers::generated::bpf_get_socket_cookie,
+    helpers::generated::{bpf_sk_fullsock, bpf_sk_storage_get},
     macros::{cgroup_skb, cgroup_sock, cgroup_sock_addr},
     programs::{SkBuffContext, SockAddrContext, SockContext},
-    EbpfContext,
 };
 use aya_log_ebpf::debug;
-use enforcer_common::{judge, proto, Addr, Counter, Flow, Hook, Mode, Reason, TaskConfig};
+use enforcer_common::{
+    judge, proto, Addr, Counter, Flow, Hook, Mode, Reason, SocketOwner, TaskConfig,
+};
 
 use maps::{TaskMaps, SOCKET_OWNERS};
 use report::{count, current_owner, report};
@@ -92,6 +93,9 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     match judge(&cfg, &flow, &book) {
         Ok(()) => {
             count(allowed);
+            if is_connect {
+                remember_owner(ctx);
+            }
             ALLOW
         }
         Err(reason) => {
@@ -100,6 +104,17 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
             debug!(ctx, "refused {} reason {}", hook as u8, reason as u8);
             REFUSE
         }
+    }
+}
+
+/// Keeps who connected the socket in the socket's own storage, for egress events.
+#[inline(always)]
+fn remember_owner(ctx: &SockAddrContext) {
+    let mut owner = current_owner();
+    // SAFETY: the context's socket pointer, as the helper expects; a failed allocation
+    // only leaves the socket unnamed in events.
+    unsafe {
+        SOCKET_OWNERS.get_or_insert_ptr_mut(ctx, Some(&mut owner));
     }
 }
 
@@ -121,7 +136,7 @@ fn destination(sa: *mut bpf_sock_addr, v6: bool) -> Addr {
     }
 }
 
-/// Socket creation: no raw or ping sockets outside Full, and remember who made the socket.
+/// Socket creation: no raw or ping sockets outside Full.
 #[cgroup_sock(sock_create)]
 pub fn sock_create(ctx: SockContext) -> i32 {
     let cfg = config();
@@ -131,7 +146,6 @@ pub fn sock_create(ctx: SockContext) -> i32 {
     let sk = ctx.sock;
     // SAFETY: ctx fields of bpf_sock readable at sock_create.
     let (family, sock_type, protocol) = unsafe { ((*sk).family, (*sk).type_, (*sk).protocol) };
-    let owner = current_owner();
     let reason = if sock_type == SOCK_RAW {
         Reason::RawSocket
     } else if sock_type == SOCK_DGRAM
@@ -139,10 +153,6 @@ pub fn sock_create(ctx: SockContext) -> i32 {
     {
         Reason::PingSocket
     } else {
-        // SAFETY: helper allowed for sock programs.
-        let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-        // When the table is full the socket goes unnamed in packet-level events.
-        let _ = SOCKET_OWNERS.insert(cookie, owner, 0);
         return ALLOW;
     };
     count(Counter::SocketsDenied);
@@ -160,20 +170,8 @@ pub fn sock_create(ctx: SockContext) -> i32 {
             protocol as u8
         },
     };
-    report(Hook::SockCreate, reason, &flow, &owner);
+    report(Hook::SockCreate, reason, &flow, &current_owner());
     REFUSE
-}
-
-/// Forgets a socket's owner when the socket goes away.
-#[cgroup_sock(sock_release)]
-pub fn sock_release(ctx: SockContext) -> i32 {
-    if let Mode::Full = Mode::from_raw(config().mode) {
-        return ALLOW;
-    }
-    // SAFETY: helper allowed for sock programs.
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    let _ = SOCKET_OWNERS.remove(cookie);
-    ALLOW
 }
 
 /// Every packet the task's sockets send: the backstop behind the sock_addr hooks.
@@ -205,12 +203,33 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
         }
         Err(reason) => {
             count(Counter::PacketsDenied);
-            // SAFETY: helper allowed for cgroup_skb.
-            let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-            // SAFETY: value pointer from a map lookup, copied out at once.
-            let owner = SOCKET_OWNERS.get_ptr(cookie).map(|p| unsafe { *p });
-            report(Hook::Egress, reason, &flow, &owner.unwrap_or_default());
+            report(Hook::Egress, reason, &flow, &packet_owner(&ctx));
             REFUSE
+        }
+    }
+}
+
+/// Who connected the packet's socket, if a connect hook saw it; unknown otherwise.
+#[inline(always)]
+fn packet_owner(ctx: &SkBuffContext) -> SocketOwner {
+    // SAFETY: skb->sk is readable in cgroup_skb; every pointer is checked before use and
+    // the storage value is copied out at once.
+    unsafe {
+        let sk = (*ctx.skb.skb).__bindgen_anon_2.sk;
+        if sk.is_null() {
+            return SocketOwner::default();
+        }
+        let full = bpf_sk_fullsock(sk);
+        if full.is_null() {
+            return SocketOwner::default();
+        }
+        let map = core::ptr::addr_of!(SOCKET_OWNERS) as *mut core::ffi::c_void;
+        let owner =
+            bpf_sk_storage_get(map, full.cast(), core::ptr::null_mut(), 0) as *const SocketOwner;
+        if owner.is_null() {
+            SocketOwner::default()
+        } else {
+            *owner
         }
     }
 }

@@ -30,9 +30,8 @@ static EBPF_OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/en
 
 /// Every program, in the order they are attached. `sock_create` comes first so that
 /// sockets are remembered before any of them can send.
-const PROGRAMS: [&str; 7] = [
+const PROGRAMS: [&str; 6] = [
     "sock_create",
-    "sock_release",
     "connect4",
     "connect6",
     "sendmsg4",
@@ -41,7 +40,15 @@ const PROGRAMS: [&str; 7] = [
 ];
 
 /// Maps pinned next to the links, for tools that change a running task's policy.
-const PINNED_MAPS: [&str; 5] = ["ALLOW_V4", "ALLOW_V6", "DNS_V4", "DNS_V6", "COUNTERS"];
+const PINNED_MAPS: [&str; 7] = [
+    "ALLOW_HOSTS_V4",
+    "ALLOW_HOSTS_V6",
+    "ALLOW_NETS_V4",
+    "ALLOW_NETS_V6",
+    "DNS_V4",
+    "DNS_V6",
+    "COUNTERS",
+];
 
 /// An address or CIDR a task may reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,6 +62,11 @@ impl AllowedNet {
     pub fn host(addr: IpAddr) -> AllowedNet {
         let prefix_len = if addr.is_ipv4() { 32 } else { 128 };
         AllowedNet { addr, prefix_len }
+    }
+
+    /// A single address (kept in the hosts map) rather than a network (in the trie).
+    pub fn is_host(&self) -> bool {
+        *self == AllowedNet::host(self.addr)
     }
 }
 
@@ -167,7 +179,7 @@ impl Enforcement {
     }
 
     fn is_node_address(&self, net: &AllowedNet) -> bool {
-        *net == AllowedNet::host(net.addr) && self.node_addresses.contains(&net.addr)
+        net.is_host() && self.node_addresses.contains(&net.addr)
     }
 
     fn attach_and_pin(&mut self, cgroup: &Path) -> Result<()> {
@@ -203,10 +215,18 @@ impl Enforcement {
         if self.is_node_address(&net) {
             return Ok(());
         }
-        with_allowlist(&mut self.ebpf, net, |v4, v6| match net.addr {
-            IpAddr::V4(a) => v4.remove(&Key::new(net.prefix_len.into(), a.octets())),
-            IpAddr::V6(a) => v6.remove(&Key::new(net.prefix_len.into(), a.octets())),
-        })
+        check_prefix(&net)?;
+        let result = match net.addr {
+            IpAddr::V4(a) if net.is_host() => hosts_v4(&mut self.ebpf)?.remove(&a.octets()),
+            IpAddr::V6(a) if net.is_host() => hosts_v6(&mut self.ebpf)?.remove(&a.octets()),
+            IpAddr::V4(a) => {
+                nets_v4(&mut self.ebpf)?.remove(&Key::new(net.prefix_len.into(), a.octets()))
+            }
+            IpAddr::V6(a) => {
+                nets_v6(&mut self.ebpf)?.remove(&Key::new(net.prefix_len.into(), a.octets()))
+            }
+        };
+        result.map_err(map_error("ALLOW"))
     }
 
     /// The task's counters, summed over CPUs.
@@ -334,48 +354,63 @@ fn attach_skb(
     )
 }
 
-/// Runs `change` on the task's two allowlists after checking `net`'s prefix length.
-fn with_allowlist(
-    ebpf: &mut Ebpf,
-    net: AllowedNet,
-    change: impl FnOnce(
-        &mut LpmTrie<&mut MapData, [u8; 4], u8>,
-        &mut LpmTrie<&mut MapData, [u8; 16], u8>,
-    ) -> Result<(), aya::maps::MapError>,
-) -> Result<()> {
+fn check_prefix(net: &AllowedNet) -> Result<()> {
     let max = if net.addr.is_ipv4() { 32 } else { 128 };
     if net.prefix_len > max {
         return Err(Error::Invalid(format!("{net}: prefix length over {max}")));
     }
-    let [v4, v6] = ebpf
-        .maps_disjoint_mut(["ALLOW_V4", "ALLOW_V6"])
-        .map(|m| m.ok_or(Error::Missing("ALLOW_V4/ALLOW_V6")));
-    let mut v4 = LpmTrie::try_from(v4?).map_err(map_error("ALLOW_V4"))?;
-    let mut v6 = LpmTrie::try_from(v6?).map_err(map_error("ALLOW_V6"))?;
-    change(&mut v4, &mut v6).map_err(map_error("ALLOW"))
+    Ok(())
 }
 
+/// Puts `net` on the allowlist with a `listed` value: single addresses in the hosts maps,
+/// networks in the tries.
 fn set_listed(ebpf: &mut Ebpf, net: AllowedNet, value: u8) -> Result<()> {
-    with_allowlist(ebpf, net, |v4, v6| match net.addr {
-        IpAddr::V4(a) => v4.insert(&Key::new(net.prefix_len.into(), a.octets()), value, 0),
-        IpAddr::V6(a) => v6.insert(&Key::new(net.prefix_len.into(), a.octets()), value, 0),
-    })
+    check_prefix(&net)?;
+    let result = match net.addr {
+        IpAddr::V4(a) if net.is_host() => hosts_v4(ebpf)?.insert(a.octets(), value, 0),
+        IpAddr::V6(a) if net.is_host() => hosts_v6(ebpf)?.insert(a.octets(), value, 0),
+        IpAddr::V4(a) => {
+            nets_v4(ebpf)?.insert(&Key::new(net.prefix_len.into(), a.octets()), value, 0)
+        }
+        IpAddr::V6(a) => {
+            nets_v6(ebpf)?.insert(&Key::new(net.prefix_len.into(), a.octets()), value, 0)
+        }
+    };
+    result.map_err(map_error("ALLOW"))
+}
+
+fn typed_map<'a, M>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<M>
+where
+    M: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf.map_mut(name).ok_or(Error::Missing(name))?;
+    M::try_from(map).map_err(map_error(name))
+}
+
+fn hosts_v4(ebpf: &mut Ebpf) -> Result<HashMap<&mut MapData, [u8; 4], u8>> {
+    typed_map(ebpf, "ALLOW_HOSTS_V4")
+}
+
+fn hosts_v6(ebpf: &mut Ebpf) -> Result<HashMap<&mut MapData, [u8; 16], u8>> {
+    typed_map(ebpf, "ALLOW_HOSTS_V6")
+}
+
+fn nets_v4(ebpf: &mut Ebpf) -> Result<LpmTrie<&mut MapData, [u8; 4], u8>> {
+    typed_map(ebpf, "ALLOW_NETS_V4")
+}
+
+fn nets_v6(ebpf: &mut Ebpf) -> Result<LpmTrie<&mut MapData, [u8; 16], u8>> {
+    typed_map(ebpf, "ALLOW_NETS_V6")
 }
 
 fn insert_dns_server(ebpf: &mut Ebpf, addr: IpAddr) -> Result<()> {
-    let (name, result) = match addr {
+    let result = match addr {
         IpAddr::V4(a) => {
-            let map = ebpf.map_mut("DNS_V4").ok_or(Error::Missing("DNS_V4"))?;
-            let inserted = HashMap::<_, [u8; 4], u8>::try_from(map)
-                .and_then(|mut m| m.insert(a.octets(), 1, 0));
-            ("DNS_V4", inserted)
+            typed_map::<HashMap<_, [u8; 4], u8>>(ebpf, "DNS_V4")?.insert(a.octets(), 1, 0)
         }
         IpAddr::V6(a) => {
-            let map = ebpf.map_mut("DNS_V6").ok_or(Error::Missing("DNS_V6"))?;
-            let inserted = HashMap::<_, [u8; 16], u8>::try_from(map)
-                .and_then(|mut m| m.insert(a.octets(), 1, 0));
-            ("DNS_V6", inserted)
+            typed_map::<HashMap<_, [u8; 16], u8>>(ebpf, "DNS_V6")?.insert(a.octets(), 1, 0)
         }
     };
-    result.map_err(map_error(name))
+    result.map_err(map_error("DNS"))
 }

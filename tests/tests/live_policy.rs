@@ -6,7 +6,10 @@ use std::{
     process::Stdio,
 };
 
-use enforcer::enforcement::{AllowedNet, TaskPolicy};
+use enforcer::{
+    enforcement::{AllowedNet, TaskPolicy},
+    events::Denial,
+};
 use enforcer_common::{Counter, Mode};
 use enforcer_tests::{
     kernel_lab_available, probe_bin, run_probe, scoped::ScopedEnforcement, Attempt, Lab,
@@ -147,6 +150,7 @@ fn packets_of_an_open_connection_are_dropped_once_its_address_is_removed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = client.id();
     let mut stderr = BufReader::new(client.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
@@ -171,6 +175,21 @@ fn packets_of_an_open_connection_are_dropped_once_its_address_is_removed() {
     assert!(
         dropped(&after) > dropped(&before),
         "{before:?} -> {after:?}"
+    );
+    // The drop is reported with who connected the socket, though egress runs in softirq.
+    let mut events = scope.enforcement().take_events().unwrap();
+    let mut denials = Vec::new();
+    while let Some(item) = events.next() {
+        denials.extend(Denial::decode(&item));
+    }
+    let expected = format!("{a}:80");
+    assert!(
+        denials.iter().any(|d| d.hook == "egress"
+            && d.reason == "address-not-allowed"
+            && d.destination() == expected
+            && d.comm.as_deref() == Some("enforcer-probe")
+            && d.pid == Some(pid)),
+        "{denials:#?}"
     );
 }
 

@@ -13,7 +13,7 @@ use std::{
 use anyhow::Context;
 use enforcer::{
     cgroup::TaskCgroup,
-    enforcement::{AllowedNet, Enforcement, TaskPolicy},
+    enforcement::{AllowedNet, Enforcement, ProgramStats, TaskPolicy},
 };
 use enforcer_common::{Counter, Mode};
 
@@ -118,6 +118,14 @@ impl Tasks {
     pub fn counters(&self, condition: Condition) -> anyhow::Result<Option<Vec<(Counter, u64)>>> {
         let enforcement = self.task(condition).enforcement.as_ref();
         Ok(enforcement.map(Enforcement::counters).transpose()?)
+    }
+
+    /// Runs and run time so far of each of a condition's programs; baseline has none.
+    pub fn program_stats(&self, condition: Condition) -> anyhow::Result<Vec<ProgramStats>> {
+        match &self.task(condition).enforcement {
+            Some(enforcement) => Ok(enforcement.program_stats()?),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn task(&self, condition: Condition) -> &Task {

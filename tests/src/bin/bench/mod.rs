@@ -1,10 +1,11 @@
 //! The benchmark's parts: the lab and its server, the task cgroups under each condition,
-//! the client that measures, and the report.
+//! the client that measures, the programs' kernel time, and the report.
 
 pub mod client;
 pub mod conditions;
 pub mod cpu;
 pub mod interrupt;
+pub mod kernel_time;
 pub mod lab;
 pub mod report;
 pub mod run;

@@ -1,5 +1,6 @@
 //! The run: build the lab and the conditions, measure every metric under every condition
-//! in each repetition, then remove everything and print the report.
+//! in each repetition (with the programs' run-time statistics on), then remove everything
+//! and print the report.
 
 use std::{path::Path, process::Command, time::Instant};
 
@@ -9,6 +10,7 @@ use super::{
     client::{Kind, Sample},
     conditions::{Condition, Tasks, HTTP_ALLOWLIST_LEN},
     cpu, interrupt,
+    kernel_time::{self, KernelTime},
     lab::{Lab, SERVER},
     report::{self, Results},
 };
@@ -25,6 +27,8 @@ pub fn run(reps: u32, duration_ms: u64, cpu: Option<usize>) -> anyhow::Result<()
         Some(cpu) => cpu,
         None => cpu::default_cpu().context("reading this process's CPU affinity")?,
     };
+    // Kept open until the run ends: the kernel keeps the statistics only meanwhile.
+    let _stats = kernel_time::enable()?;
     let lab = Lab::create(&exe, cpu).context("creating the lab")?;
     let tasks = Tasks::create(SERVER.ip()).context("setting up the conditions")?;
     println!(
@@ -33,6 +37,7 @@ pub fn run(reps: u32, duration_ms: u64, cpu: Option<usize>) -> anyhow::Result<()
          {HTTP_ALLOWLIST_LEN} addresses"
     );
     let mut results = Results::default();
+    let mut kernel = KernelTime::default();
     for rep in 0..reps {
         // Each metric is taken under all conditions back to back, in an order rotated per
         // repetition, so slow drift (caches, CPU clocks) affects every condition alike.
@@ -40,9 +45,13 @@ pub fn run(reps: u32, duration_ms: u64, cpu: Option<usize>) -> anyhow::Result<()
         order.rotate_left(rep as usize % Condition::ALL.len());
         for kind in Kind::ALL {
             for condition in order {
+                let before = tasks.program_stats(condition)?;
                 let sample = measure(&exe, kind, tasks.cgroup(condition), duration_ms, cpu);
                 interrupt::check()?;
-                results.add(kind, condition, sample?.per_second);
+                let sample = sample?;
+                let after = tasks.program_stats(condition)?;
+                results.add(kind, condition, sample.per_second);
+                kernel.add(kind, condition, &sample, &before, &after);
             }
         }
         eprintln!("enforcer-bench: repetition {}/{reps} done", rep + 1);
@@ -57,7 +66,12 @@ pub fn run(reps: u32, duration_ms: u64, cpu: Option<usize>) -> anyhow::Result<()
     println!();
     report::print_table(&results);
     println!();
-    report::print_goals(&results);
+    report::print_kernel_time_notes(&kernel);
+    for condition in [Condition::Full, Condition::Http] {
+        report::print_kernel_time(&kernel, condition);
+    }
+    println!();
+    report::print_goals(&results, &kernel);
     println!();
     for (condition, counters) in counters {
         if let Some(counters) = counters {
