@@ -12,7 +12,7 @@ mod report;
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
-    helpers::generated::{bpf_sk_fullsock, bpf_sk_storage_get},
+    helpers::generated::{bpf_get_current_cgroup_id, bpf_skb_cgroup_id},
     macros::{cgroup_skb, cgroup_sock, cgroup_sock_addr},
     programs::{SkBuffContext, SockAddrContext, SockContext},
 };
@@ -21,7 +21,7 @@ use enforcer_common::{
     judge, proto, Addr, Counter, Flow, Hook, Mode, Reason, SocketOwner, TaskConfig,
 };
 
-use maps::{TaskMaps, SOCKET_OWNERS};
+use maps::TaskMaps;
 use report::{count, current_owner, report};
 
 /// Program return values: let the operation through, or refuse it (EPERM / drop).
@@ -93,9 +93,6 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     match judge(&cfg, &flow, &book) {
         Ok(()) => {
             count(allowed);
-            if is_connect {
-                remember_owner(ctx);
-            }
             ALLOW
         }
         Err(reason) => {
@@ -104,17 +101,6 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
             debug!(ctx, "refused {} reason {}", hook as u8, reason as u8);
             REFUSE
         }
-    }
-}
-
-/// Keeps who connected the socket in the socket's own storage, for egress events.
-#[inline(always)]
-fn remember_owner(ctx: &SockAddrContext) {
-    let mut owner = current_owner();
-    // SAFETY: the context's socket pointer, as the helper expects; a failed allocation
-    // only leaves the socket unnamed in events.
-    unsafe {
-        SOCKET_OWNERS.get_or_insert_ptr_mut(ctx, Some(&mut owner));
     }
 }
 
@@ -209,28 +195,17 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
     }
 }
 
-/// Who connected the packet's socket, if a connect hook saw it; unknown otherwise.
+/// The process sending the packet, when egress runs in its context (packets sent from
+/// a system call, as the first packets of a flow are): the current task is then in the
+/// socket's cgroup. Packets sent from softirq or timers (retransmits) go unnamed.
 #[inline(always)]
 fn packet_owner(ctx: &SkBuffContext) -> SocketOwner {
-    // SAFETY: skb->sk is readable in cgroup_skb; every pointer is checked before use and
-    // the storage value is copied out at once.
-    unsafe {
-        let sk = (*ctx.skb.skb).__bindgen_anon_2.sk;
-        if sk.is_null() {
-            return SocketOwner::default();
-        }
-        let full = bpf_sk_fullsock(sk);
-        if full.is_null() {
-            return SocketOwner::default();
-        }
-        let map = core::ptr::addr_of!(SOCKET_OWNERS) as *mut core::ffi::c_void;
-        let owner =
-            bpf_sk_storage_get(map, full.cast(), core::ptr::null_mut(), 0) as *const SocketOwner;
-        if owner.is_null() {
-            SocketOwner::default()
-        } else {
-            *owner
-        }
+    // SAFETY: helpers allowed for cgroup_skb.
+    let same_cgroup = unsafe { bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(ctx.skb.skb) };
+    if same_cgroup {
+        current_owner()
+    } else {
+        SocketOwner::default()
     }
 }
 
@@ -241,8 +216,7 @@ fn packet_owner(ctx: &SkBuffContext) -> SocketOwner {
 fn parse_packet(ctx: &SkBuffContext, flow: &mut Flow) -> Option<()> {
     let ethertype = u16::from_be(ctx.skb.protocol() as u16);
     if ethertype == ETH_P_IP {
-        // One load for the whole fixed header: each load is a helper call.
-        let header: [u8; 20] = ctx.load(0).ok()?;
+        let header: [u8; 20] = read_packet(ctx, 0)?;
         let header_len = ((header[0] & 0x0f) as usize) * 4;
         if header_len < 20 {
             return None;
@@ -251,7 +225,8 @@ fn parse_packet(ctx: &SkBuffContext, flow: &mut Flow) -> Option<()> {
         let protocol = header[9];
         flow.has_port = fragment_offset == 0 && (protocol == proto::TCP || protocol == proto::UDP);
         if flow.has_port {
-            flow.port = u16::from_be(ctx.load(header_len + 2).ok()?);
+            let ports: [u8; 4] = read_packet(ctx, header_len)?;
+            flow.port = u16::from_be_bytes([ports[2], ports[3]]);
         }
         flow.addr = Addr::v4([header[16], header[17], header[18], header[19]]);
         flow.protocol = protocol;
@@ -259,7 +234,7 @@ fn parse_packet(ctx: &SkBuffContext, flow: &mut Flow) -> Option<()> {
     } else if ethertype == ETH_P_IPV6 {
         // Extension headers are not walked: such packets are judged by their next header
         // and, not being TCP or UDP, refused outside Full.
-        let header: [u8; 44] = ctx.load(0).ok()?;
+        let header: [u8; 44] = read_packet(ctx, 0)?;
         let next_header = header[6];
         let mut dst = [0u8; 16];
         dst.copy_from_slice(&header[24..40]);
@@ -271,6 +246,23 @@ fn parse_packet(ctx: &SkBuffContext, flow: &mut Flow) -> Option<()> {
     } else {
         None
     }
+}
+
+/// `N` bytes of the packet at `offset` (from the network header): read in place when they
+/// are in the linear part, as headers of locally sent packets are, else copied out by the
+/// kernel (a helper call, slower).
+#[inline(always)]
+fn read_packet<const N: usize>(ctx: &SkBuffContext, offset: usize) -> Option<[u8; N]> {
+    // SAFETY: data/data_end are readable in cgroup_skb; the bounds check below is the one
+    // the verifier needs before the read.
+    unsafe {
+        let data = (*ctx.skb.skb).data as usize;
+        let data_end = (*ctx.skb.skb).data_end as usize;
+        if offset <= 64 && data + offset + N <= data_end {
+            return Some(core::ptr::read_unaligned((data + offset) as *const [u8; N]));
+        }
+    }
+    ctx.load(offset).ok()
 }
 
 #[link_section = "license"]

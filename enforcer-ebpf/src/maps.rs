@@ -1,15 +1,14 @@
 //! The task's maps, and the [`AddressBook`] view of them that `judge` reads.
 
 use aya_ebpf::{
-    btf_maps::SkStorage,
     helpers::generated::bpf_get_netns_cookie,
-    macros::{btf_map, map},
+    macros::map,
     maps::{lpm_trie::Key, HashMap, LpmTrie, PerCpuArray, RingBuf},
     EbpfContext,
 };
 use enforcer_common::{
-    policy::listed, Addr, AddressBook, SocketOwner, ALLOWLIST_CAPACITY, COUNTER_SLOTS,
-    EVENT_RING_BYTES, NETS_CAPACITY, SMALL_SET_CAPACITY,
+    policy::listed, Addr, AddressBook, ALLOWLIST_CAPACITY, COUNTER_SLOTS, EVENT_RING_BYTES,
+    NETS_CAPACITY, SMALL_SET_CAPACITY,
 };
 
 /// Single addresses the task may reach on its HTTP ports, and the node's own addresses
@@ -29,10 +28,6 @@ pub static ALLOW_NETS_V6: LpmTrie<[u8; 16], u8> = LpmTrie::with_max_entries(NETS
 pub static DNS_V4: HashMap<[u8; 4], u8> = HashMap::with_max_entries(SMALL_SET_CAPACITY, 0);
 #[map]
 pub static DNS_V6: HashMap<[u8; 16], u8> = HashMap::with_max_entries(SMALL_SET_CAPACITY, 0);
-/// Who connected each socket, kept in the socket itself (freed with it), for events of
-/// the egress hook, which runs without process context.
-#[btf_map]
-pub static SOCKET_OWNERS: SkStorage<SocketOwner> = SkStorage::new();
 
 /// Allowed/refused counters, one slot per `Counter`.
 #[map]
