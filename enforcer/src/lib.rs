@@ -2,8 +2,8 @@
 //! listed domains) in the Linux kernel, with cgroup eBPF programs attached to the task's
 //! cgroup. `enforcer run` and (later) the node daemon share this library.
 //!
-//! Requires Linux 5.14+ (bpf_link cgroup attachments, SO_NETNS_COOKIE, cgroup.kill)
-//! with cgroup v2 and BTF; tested on 6.18.
+//! Requires cgroup v2, BTF, and a kernel whose cgroup_skb programs may call
+//! `bpf_get_netns_cookie` (2025; tested on 6.18); on older kernels loading fails closed.
 
 pub mod bpffs;
 pub mod cgroup;
