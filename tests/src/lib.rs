@@ -32,3 +32,12 @@ pub use privilege::kernel_lab_available;
 pub use ready::Ready;
 pub use received::Received;
 pub use run::run_probe;
+
+/// The preamble of every kernel test that needs a lab: `None` (the test returns) where the
+/// kernel side can't be used outside CI, a started lab otherwise.
+///
+/// # Panics
+/// When the lab can't be built, or the kernel side is missing under `CI=true`.
+pub fn lab_or_skip() -> Option<Lab> {
+    kernel_lab_available().then(|| Lab::start().expect("starting the lab"))
+}

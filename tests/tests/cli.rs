@@ -5,9 +5,8 @@ use std::{path::PathBuf, process::Command};
 use enforcer_tests::{
     enforcer_bin,
     expect::{allowed, refused_at_once},
-    kernel_lab_available,
+    kernel_lab_available, lab_or_skip,
     task::{enforcer_run, probe_task},
-    Lab,
 };
 
 fn scratch_file(name: &str, text: &str) -> PathBuf {
@@ -127,10 +126,9 @@ fn a_failure_to_enforce_fails_closed() {
 
 #[test]
 fn a_job_spec_drives_run() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let job = scratch_file(
         "run.json",
         r#"{"Name":"j","Tasks":[{"Name":"fetch","Network":{"Type":"HTTP","Domains":["files.lab.test"]}},{"Name":"quiet","Network":{"Type":"None"}}]}"#,

@@ -10,16 +10,13 @@ use std::{
 };
 
 use enforcer::cgroup::cgroup2_mount;
-use enforcer_tests::{
-    enforcer_bin, expect::tcp_hits, kernel_lab_available, probe_bin, Lab, ProbeResult,
-};
+use enforcer_tests::{enforcer_bin, expect::tcp_hits, lab_or_skip, probe_bin, ProbeResult};
 
 #[test]
 fn killing_the_enforcer_leaves_the_task_enforced_until_gc() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let task_id = format!("killed-{}", std::process::id());
     let result_file = std::env::temp_dir().join(format!("{task_id}.json"));
     let script = format!(

@@ -6,7 +6,7 @@ use std::thread;
 use enforcer::cgroup::cgroup2_mount;
 use enforcer_tests::{
     expect::{allowed, destination, refused_at_once},
-    kernel_lab_available, probe_bin, run_probe,
+    kernel_lab_available, lab_or_skip, probe_bin, run_probe,
     task::{enforcer_run, probe_task},
     Lab,
 };
@@ -57,10 +57,9 @@ fn ping_sockets_are_refused() {
 
 #[test]
 fn children_and_grandchildren_are_enforced() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let probe = probe_bin();
     let script = format!("sh -c '{} tcp {} 80'", probe.display(), lab.host(0));
     let outcome = enforcer_run(&["--network", "none"], &["sh", "-c", &script]);
@@ -73,10 +72,9 @@ fn children_and_grandchildren_are_enforced() {
 
 #[test]
 fn a_nested_cgroup_is_enforced() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let task_id = format!("nested-{}", std::process::id());
     let cgroup = cgroup2_mount().unwrap().join("enforcer").join(&task_id);
     // Inside the task the cgroup2 mount shows the task's own cgroup as its root.
@@ -96,10 +94,9 @@ fn a_nested_cgroup_is_enforced() {
 
 #[test]
 fn the_task_cannot_leave_its_cgroup() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let root = cgroup2_mount().unwrap();
     let task_id = format!("leave-{}", std::process::id());
     let host_path = root.join("enforcer").join(&task_id);
@@ -153,10 +150,9 @@ fn the_task_has_no_capabilities_and_cannot_see_the_pins() {
 
 #[test]
 fn an_allowed_flow_in_one_mode_is_refused_in_another_at_the_same_time() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let host = lab.host(0).to_string();
     let script = format!("sleep 0.5; exec {} tcp {} 80", probe_bin().display(), host);
     let (none, full) = thread::scope(|s| {

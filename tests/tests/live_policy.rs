@@ -12,7 +12,8 @@ use enforcer::{
 };
 use enforcer_common::{Counter, Mode};
 use enforcer_tests::{
-    kernel_lab_available, probe_bin, run_probe, scoped::ScopedEnforcement, Attempt, Lab,
+    kernel_lab_available, lab_or_skip, probe_bin, run_probe, scoped::ScopedEnforcement, Attempt,
+    Lab,
 };
 
 fn http_policy(allowed: &[IpAddr]) -> TaskPolicy {
@@ -26,10 +27,9 @@ fn http_policy(allowed: &[IpAddr]) -> TaskPolicy {
 
 #[test]
 fn the_allowlist_changes_under_a_connecting_client_without_gaps() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let (a, b) = (IpAddr::V4(lab.host(0)), IpAddr::V4(lab.host(1)));
     let mut scope = ScopedEnforcement::attach("live", &http_policy(&[a])).unwrap();
     let mut client = scope

@@ -2,17 +2,16 @@
 
 use enforcer_tests::{
     expect::{allowed, both_families, tcp_hits},
-    kernel_lab_available,
+    kernel_lab_available, lab_or_skip,
     task::{enforcer_run, probe_task},
-    HostService, Lab,
+    HostService,
 };
 
 #[test]
 fn tcp_udp_and_dns_work_over_both_families() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     for addr in both_families(&lab, 2) {
         let a = addr.to_string();
         for port in ["80", "8080"] {
@@ -49,10 +48,9 @@ fn the_nodes_loopback_stays_reachable() {
 
 #[test]
 fn counters_are_reported_when_the_task_ends() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let a = lab.host(0).to_string();
     let outcome = probe_task(&["--network", "full"], &["tcp", &a, "80"]);
     allowed(&outcome);

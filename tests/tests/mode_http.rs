@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use enforcer_tests::{
     expect::{allowed, both_families, destination, refused_at_once, tcp_hits, udp_hits},
-    kernel_lab_available, run_probe,
+    lab_or_skip, run_probe,
     task::{http_flags, probe_task},
     Lab,
 };
@@ -18,10 +18,9 @@ fn run_http(lab: &Lab, extra: &[&str], probe: &[&str]) -> enforcer_tests::task::
 
 #[test]
 fn listed_domains_are_reachable_on_http_ports_over_both_families() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     for addr in [
         IpAddr::V4(lab.host(0)),
         IpAddr::V6(lab.host6(0)),
@@ -44,10 +43,9 @@ fn listed_domains_are_reachable_on_http_ports_over_both_families() {
 
 #[test]
 fn other_ports_of_allowed_hosts_are_refused() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     for addr in both_families(&lab, 0) {
         let a = addr.to_string();
         assert!(run_probe(&["tcp", &a, "8080"]).ok);
@@ -61,10 +59,9 @@ fn other_ports_of_allowed_hosts_are_refused() {
 
 #[test]
 fn unlisted_hosts_are_refused_directly_and_through_mapped_ipv6() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let blocked = both_families(&lab, 2);
     for addr in blocked {
         let a = addr.to_string();
@@ -83,10 +80,9 @@ fn unlisted_hosts_are_refused_directly_and_through_mapped_ipv6() {
 
 #[test]
 fn udp_other_than_dns_is_refused_with_and_without_connect() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     for addr in both_families(&lab, 0) {
         let a = addr.to_string();
         for connect in [None, Some("--connect")] {
@@ -104,10 +100,9 @@ fn udp_other_than_dns_is_refused_with_and_without_connect() {
 
 #[test]
 fn dns_goes_only_to_the_upstream_resolver() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let upstream = lab.dns().to_string();
     for transport in [None, Some("--tcp")] {
         let mut args = vec!["dns", upstream.as_str(), "files.lab.test"];
@@ -140,10 +135,9 @@ fn dns_goes_only_to_the_upstream_resolver() {
 
 #[test]
 fn ip_literals_and_cidrs_allow_those_addresses() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let blocked = lab.host(2).to_string();
     let outcome = run_http(&lab, &["--domain", &blocked], &["tcp", &blocked, "80"]);
     allowed(&outcome);
@@ -155,10 +149,9 @@ fn ip_literals_and_cidrs_allow_those_addresses() {
 
 #[test]
 fn http_ports_can_be_changed() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let a = lab.host(0).to_string();
     allowed(&run_http(
         &lab,
@@ -172,10 +165,9 @@ fn http_ports_can_be_changed() {
 
 #[test]
 fn the_nodes_own_addresses_are_refused_even_when_listed() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     // A service of the node on its lab-facing address, which a CIDR and a literal both cover.
     let service = enforcer_tests::HostService::start(lab.gateway().into(), 0).unwrap();
     let (ip, port) = (

@@ -2,19 +2,18 @@
 
 use enforcer_tests::{
     expect::{both_families, destination, refused_at_once, tcp_hits, udp_hits},
-    kernel_lab_available, run_probe,
+    kernel_lab_available, lab_or_skip, run_probe,
     task::probe_task,
-    HostService, Lab,
+    HostService,
 };
 
 const NONE: &[&str] = &["--network", "none"];
 
 #[test]
 fn tcp_is_refused_at_once_over_ipv4_and_ipv6() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     for addr in both_families(&lab, 0) {
         let a = addr.to_string();
         assert!(run_probe(&["tcp", &a, "80"]).ok, "lab host {a} must answer");
@@ -32,10 +31,9 @@ fn tcp_is_refused_at_once_over_ipv4_and_ipv6() {
 
 #[test]
 fn ipv4_mapped_ipv6_is_refused_like_ipv4() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let a = lab.host(1).to_string();
     assert!(run_probe(&["tcp", &a, "80", "--v6-socket"]).ok);
     let outcome = probe_task(NONE, &["tcp", &a, "80", "--v6-socket"]);
@@ -49,10 +47,9 @@ fn ipv4_mapped_ipv6_is_refused_like_ipv4() {
 
 #[test]
 fn udp_is_refused_with_and_without_connect() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     for addr in both_families(&lab, 0) {
         let a = addr.to_string();
         for connect in [false, true] {
@@ -72,10 +69,9 @@ fn udp_is_refused_with_and_without_connect() {
 
 #[test]
 fn dns_to_any_resolver_is_refused() {
-    if !kernel_lab_available() {
+    let Some(lab) = lab_or_skip() else {
         return;
-    }
-    let lab = Lab::start().unwrap();
+    };
     let server = lab.dns().to_string();
     for transport in [None, Some("--tcp")] {
         let mut args = vec!["dns", server.as_str(), "files.lab.test"];
