@@ -5,19 +5,16 @@ use std::{ffi::CString, fs, io, path::Path};
 
 use crate::{
     error::{Error, Result},
+    mounts,
     paths::BPFFS,
 };
 
 /// Mounts bpffs at [`BPFFS`] unless one is mounted there already.
 pub fn ensure_mounted() -> Result<()> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(Error::io("reading", "/proc/self/mountinfo"))?;
-    let mounted = mountinfo.lines().any(|line| {
-        line.split_once(" - ").is_some_and(|(mount, fs_type)| {
-            mount.split(' ').nth(4) == Some(BPFFS) && fs_type.starts_with("bpf ")
-        })
-    });
-    if mounted {
+    if mounts::mount_points("bpf")?
+        .iter()
+        .any(|m| m == Path::new(BPFFS))
+    {
         return Ok(());
     }
     let bpffs_error = |source| Error::Bpffs {

@@ -7,20 +7,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    mounts,
+};
 
 /// Mount point of the cgroup v2 hierarchy, read from `/proc/self/mountinfo`
 /// (`/sys/fs/cgroup` on most distros, `/sys/fs/cgroup/unified` on hybrid ones).
 pub fn cgroup2_mount() -> Result<PathBuf> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(Error::io("reading", "/proc/self/mountinfo"))?;
-    mountinfo
-        .lines()
-        .find_map(|line| {
-            let (mount, fs_type) = line.split_once(" - ")?;
-            let mount_point = mount.split(' ').nth(4)?;
-            (fs_type.split(' ').next()? == "cgroup2").then(|| PathBuf::from(mount_point))
-        })
+    mounts::mount_points("cgroup2")?
+        .into_iter()
+        .next()
         .ok_or(Error::NoCgroup2)
 }
 
@@ -49,11 +46,23 @@ impl TaskCgroup {
         &self.path
     }
 
-    /// Whether any process is left in the cgroup or below it.
+    /// Whether any process is left in the cgroup or below it; when that can't be read
+    /// for an existing cgroup, it counts as populated (never detach under a live task).
     pub fn is_populated(&self) -> bool {
-        fs::read_to_string(self.path.join("cgroup.events"))
-            .map(|events| events.lines().any(|l| l == "populated 1"))
-            .unwrap_or(false)
+        match fs::read_to_string(self.path.join("cgroup.events")) {
+            Ok(events) => events.lines().any(|l| l == "populated 1"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(_) => true,
+        }
+    }
+
+    /// The cgroup directory's inode: tells this cgroup apart from a later one of the
+    /// same name.
+    pub fn inode(&self) -> Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(&self.path)
+            .map(|m| m.ino())
+            .map_err(Error::io("reading", &self.path))
     }
 
     /// Kills every process in the cgroup and its descendants, and waits until they are gone.

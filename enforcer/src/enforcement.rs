@@ -94,7 +94,7 @@ pub struct TaskPolicy {
 impl TaskPolicy {
     fn kernel_config(&self, host_netns_cookie: u64) -> Result<TaskConfig> {
         if self.http_ports.len() > MAX_HTTP_PORTS {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Usage(format!(
                 "at most {MAX_HTTP_PORTS} HTTP ports can be allowed, got {}",
                 self.http_ports.len()
             )));
@@ -151,7 +151,11 @@ impl Enforcement {
             logger,
         };
         enforcement.fill_maps(policy)?;
-        fs::create_dir_all(pin_dir).map_err(Error::io("creating", pin_dir))?;
+        if let Some(root) = pin_dir.parent() {
+            fs::create_dir_all(root).map_err(Error::io("creating", root))?;
+        }
+        // Never share (or later remove) another run's pins.
+        fs::create_dir(pin_dir).map_err(Error::io("creating", pin_dir))?;
         if let Err(e) = enforcement.attach_and_pin(cgroup) {
             // Unpinning drops the links that made it, so nothing stays attached.
             enforcement.release()?;

@@ -41,6 +41,12 @@ pub enum Error {
     Resolve { name: String, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// A flag or argument that can't be used; nothing was created.
+    #[error("{0}")]
+    Usage(String),
+    /// The task ran, but cleaning up after it failed; `enforcer gc` finishes the job.
+    #[error("the task ran (exit code {code}) but cleaning up after it failed: {source}; `enforcer gc` will finish it")]
+    AfterTask { code: i32, source: Box<Error> },
 }
 
 impl Error {

@@ -1,30 +1,75 @@
-//! Removes what dead runs left behind: their tasks (killed), pins and cgroups.
+//! Removes what dead runs left behind: their tasks (killed), cgroups and pins.
 
-use std::time::Duration;
+use std::{fs, time::Duration};
 
-use crate::{bpffs, cgroup::TaskCgroup, error::Result, paths, state::RunState};
+use crate::{
+    bpffs,
+    cgroup::TaskCgroup,
+    error::{Error, Result},
+    paths,
+    state::RunState,
+};
 
-/// Cleans up after every run whose `enforcer run` process is gone; returns their task ids.
-/// Processes are killed before the pins go, so no task is ever left running unenforced.
-pub fn collect_dead_runs() -> Result<Vec<String>> {
+/// Cleans up after every run whose `enforcer run` process is gone, and removes pins no
+/// run accounts for; returns the task ids collected. A run that can't be collected is
+/// logged and left for the next try; the others still are.
+pub fn collect_dead_runs() -> Vec<String> {
     let mut collected = Vec::new();
     for state in RunState::all() {
         if state.owner_alive() {
             continue;
         }
-        // Only ever kill a cgroup that is named after the task, as runs create them.
-        if state.cgroup.file_name() != Some(std::ffi::OsStr::new(&state.task_id)) {
-            tracing::warn!(task = %state.task_id, cgroup = %state.cgroup.display(),
-                "state file names a cgroup the run did not create; leaving it");
+        match collect(&state) {
+            Ok(()) => {
+                tracing::info!(task = %state.task_id, "removed what a dead run left behind");
+                collected.push(state.task_id);
+            }
+            Err(e) => {
+                tracing::warn!(task = %state.task_id, error = %e, "could not collect a dead run")
+            }
+        }
+    }
+    remove_orphaned_pins();
+    collected
+}
+
+/// Processes die first, then the cgroup, and only then the pins: no task is ever left
+/// running unenforced.
+fn collect(state: &RunState) -> Result<()> {
+    let cgroup = TaskCgroup::existing(state.cgroup.clone());
+    let ours = match (state.cgroup_inode, cgroup.inode()) {
+        (Some(recorded), Ok(found)) => recorded == found,
+        _ => false,
+    };
+    if ours {
+        cgroup.kill_all(Duration::from_secs(10))?;
+        cgroup.remove()?;
+    } else if state.cgroup.exists() {
+        // Not the cgroup this run created (it failed before, or the name was reused):
+        // leave it alone, and keep any pins, which may be enforcing it.
+        return Err(Error::Invalid(format!(
+            "{} is not the cgroup this run created; left alone",
+            state.cgroup.display()
+        )));
+    }
+    bpffs::remove_pins(&paths::pin_dir(&state.task_id))?;
+    state.remove()
+}
+
+/// Pin directories with no run state: left by a run that failed between pinning and
+/// cleaning up. Every live run writes its state before it pins anything.
+fn remove_orphaned_pins() {
+    let Ok(entries) = fs::read_dir(paths::PIN_ROOT) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let task_id = entry.file_name().to_string_lossy().into_owned();
+        if paths::state_file(&task_id).exists() {
             continue;
         }
-        let cgroup = TaskCgroup::existing(state.cgroup.clone());
-        cgroup.kill_all(Duration::from_secs(10))?;
-        bpffs::remove_pins(&paths::pin_dir(&state.task_id))?;
-        cgroup.remove()?;
-        state.remove()?;
-        tracing::info!(task = %state.task_id, "removed what a dead run left behind");
-        collected.push(state.task_id);
+        match bpffs::remove_pins(&entry.path()) {
+            Ok(()) => tracing::info!(task = %task_id, "removed pins no run accounts for"),
+            Err(e) => tracing::warn!(task = %task_id, error = %e, "could not remove orphaned pins"),
+        }
     }
-    Ok(collected)
 }

@@ -11,6 +11,7 @@ pub mod enforcement;
 pub mod error;
 pub mod events;
 pub mod gc;
+pub mod mounts;
 pub mod node;
 pub mod paths;
 pub mod resolve;

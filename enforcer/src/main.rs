@@ -195,6 +195,10 @@ fn run_command(args: RunArgs) -> ExitCode {
     };
     match runtime.block_on(run::run(options)) {
         Ok(status) => ExitCode::from(run::exit_code(status) as u8),
+        Err(e @ enforcer::Error::Usage(_)) => {
+            fail(EXIT_INVALID, format!("{e}; the task did not run"))
+        }
+        Err(e @ enforcer::Error::AfterTask { .. }) => fail(EXIT_ENFORCER_FAILED, e),
         Err(e) => fail(EXIT_ENFORCER_FAILED, format!("{e}; the task did not run")),
     }
 }
@@ -241,19 +245,12 @@ fn gc_command() -> ExitCode {
     if !enforcer::node::is_root() {
         return fail(EXIT_ENFORCER_FAILED, enforcer::Error::NotRoot);
     }
-    match enforcer::gc::collect_dead_runs() {
-        Ok(ids) => {
-            println!(
-                "removed {} dead run(s){}",
-                ids.len(),
-                if ids.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", ids.join(", "))
-                }
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(EXIT_ENFORCER_FAILED, e),
-    }
+    let ids = enforcer::gc::collect_dead_runs();
+    let listed = if ids.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", ids.join(", "))
+    };
+    println!("removed {} dead run(s){listed}", ids.len());
+    ExitCode::SUCCESS
 }

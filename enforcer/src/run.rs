@@ -78,9 +78,15 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
         return Err(Error::NotRoot);
     }
     if options.command.is_empty() {
-        return Err(Error::Invalid("no command given to run".into()));
+        return Err(Error::Usage("no command given to run".into()));
     }
-    for task in gc::collect_dead_runs()? {
+    let task_id = options
+        .task_id
+        .clone()
+        .unwrap_or_else(|| format!("task-{}", std::process::id()));
+    validate_task_id(&task_id)?;
+    refuse_inherited_inet_sockets()?;
+    for task in gc::collect_dead_runs() {
         tracing::info!(task, "collected a dead run");
     }
     let policy = task_policy(&options.network, &options.http_ports, &options.upstream).await?;
@@ -89,18 +95,26 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
         Some(parent) => parent.clone(),
         None => cgroup2_mount()?.join(paths::DEFAULT_CGROUP_PARENT),
     };
-    let task_id = options
-        .task_id
-        .clone()
-        .unwrap_or_else(|| format!("task-{}", std::process::id()));
-    validate_task_id(&task_id)?;
 
-    let cgroup_path = parent.join(&task_id);
-    let state = RunState::for_this_process(&task_id, &cgroup_path)?;
+    // The state goes first, so a crash at any later point is found by `gc`; it names the
+    // cgroup by inode only once this run has created it.
+    let mut state = RunState::for_this_process(&task_id, &parent.join(&task_id))?;
     state.save()?;
-    let result = run_in_cgroup(&options, &policy, &parent, &task_id).await;
+    let cgroup = match TaskCgroup::create(&parent, &task_id) {
+        Ok(cgroup) => cgroup,
+        Err(e) => {
+            state.remove()?;
+            return Err(e);
+        }
+    };
+    if let Err(e) = cgroup.inode().and_then(|inode| state.record_cgroup(inode)) {
+        cgroup.remove()?;
+        state.remove()?;
+        return Err(e);
+    }
+    let result = run_in_cgroup(&options, &policy, &cgroup, &task_id).await;
     // Kept only when something could not be removed: `gc` finishes the job.
-    if result.is_ok() || !cgroup_path.exists() {
+    if result.is_ok() || !cgroup.path().exists() {
         state.remove()?;
     }
     result
@@ -109,10 +123,9 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
 async fn run_in_cgroup(
     options: &RunOptions,
     policy: &TaskPolicy,
-    parent: &std::path::Path,
+    cgroup: &TaskCgroup,
     task_id: &str,
 ) -> Result<ExitStatus> {
-    let cgroup = TaskCgroup::create(parent, task_id)?;
     let pin_dir = paths::pin_dir(task_id);
     let mut enforcement = match Enforcement::attach(cgroup.path(), policy, &pin_dir) {
         Ok(enforcement) => enforcement,
@@ -123,6 +136,13 @@ async fn run_in_cgroup(
     };
     tracing::info!(task = task_id, cgroup = %cgroup.path().display(), mode = ?policy.mode,
         allowed = policy.allowed.len(), "enforcement attached");
+    if options.identity.is_none() && node::is_root() {
+        tracing::warn!(
+            task = task_id,
+            "the task runs as root: it can't undo its network \
+            enforcement, but it owns root's files on this node; use --user"
+        );
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let event_pump = tokio::spawn(events::log_denials(
@@ -134,10 +154,13 @@ async fn run_in_cgroup(
         .take_logger()
         .map(|logger| tokio::spawn(pump_kernel_log(logger, stop_rx)));
 
-    let status = spawn_and_wait(options, &cgroup).await;
+    let status = spawn_and_wait(options, cgroup).await;
 
-    // Whatever the task left behind dies before anything is detached.
-    let killed = cgroup.kill_all(Duration::from_secs(10));
+    // Whatever the task left behind dies, and its cgroup goes (which only an empty cgroup
+    // can), before anything is detached.
+    let emptied = cgroup
+        .kill_all(Duration::from_secs(10))
+        .and_then(|()| cgroup.remove());
     let _ = stop_tx.send(true);
     let _ = event_pump.await;
     if let Some(pump) = log_pump {
@@ -150,10 +173,41 @@ async fn run_in_cgroup(
             .collect();
         tracing::info!(task = task_id, counters = %summary.join(" "), "task finished");
     }
-    killed?;
-    enforcement.release()?;
-    cgroup.remove()?;
-    status
+    let status = status?;
+    let after_task = |source| Error::AfterTask {
+        code: exit_code(status),
+        source: Box::new(source),
+    };
+    emptied.map_err(after_task)?;
+    enforcement.release().map_err(after_task)?;
+    Ok(status)
+}
+
+/// An inet socket handed to the task on stdin, stdout or stderr was made outside its
+/// cgroup, so no hook of the task would judge it: refuse to start rather than leak.
+/// (Every other descriptor is closed in the child.)
+fn refuse_inherited_inet_sockets() -> Result<()> {
+    for fd in 0..3 {
+        let mut domain: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt on our own standard descriptors; fails harmlessly on non-sockets.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_DOMAIN,
+                (&mut domain as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 && (domain == libc::AF_INET || domain == libc::AF_INET6) {
+            return Err(Error::Usage(format!(
+                "file descriptor {fd} is a network socket made outside the task; it would \
+                 bypass enforcement (redirect it to a file or pipe)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 async fn spawn_and_wait(options: &RunOptions, cgroup: &TaskCgroup) -> Result<ExitStatus> {
@@ -163,7 +217,7 @@ async fn spawn_and_wait(options: &RunOptions, cgroup: &TaskCgroup) -> Result<Exi
     let program = options.command[0].to_string_lossy().into_owned();
     let mut child = tokio::process::Command::from(command)
         .spawn()
-        .map_err(|e| Error::Invalid(format!("cannot start {program}: {e}")))?;
+        .map_err(|e| Error::Usage(format!("cannot confine or start {program}: {e}")))?;
     let pid = child.id().expect("child pid before wait") as i32;
     let mut forwarders = Vec::new();
     for kind in FORWARDED_SIGNALS {
@@ -214,17 +268,17 @@ async fn pump_kernel_log(
 
 /// Task ids name a cgroup, a pin directory and a state file: keep them plain.
 fn validate_task_id(id: &str) -> Result<()> {
+    // No '.': bpffs refuses names with dots, and cgroup files (cgroup.procs) have them.
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !id.starts_with('.');
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
     if ok {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
-            "task id {id:?}: use 1-64 letters, digits, '-', '_' or '.', not starting with '.'"
+        Err(Error::Usage(format!(
+            "task id {id:?}: use 1-64 letters, digits, '-' or '_'"
         )))
     }
 }

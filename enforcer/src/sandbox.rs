@@ -3,8 +3,10 @@
 //! - it joins its cgroup and gets a cgroup namespace rooted there;
 //! - in a mount namespace of its own, the cgroup2 hierarchy is remounted so that its own
 //!   cgroup is the root (an unprivileged root could otherwise write its pid into an
-//!   ancestor's `cgroup.procs` and leave), bpffs is gone (it can't unlink the pins) and the
-//!   enforcer's run state is hidden under an empty read-only tmpfs;
+//!   ancestor's `cgroup.procs` and leave), every bpffs is gone (it can't unlink or open the
+//!   pins), the enforcer's run state is hidden under an empty read-only tmpfs, and
+//!   `/proc/sys` is read-only;
+//! - descriptors beyond stdin, stdout and stderr are closed;
 //! - it has no capabilities at all (no raw or packet sockets, no BPF, no mounts) and
 //!   no_new_privs, and runs as the chosen user.
 
@@ -19,7 +21,8 @@ use std::{
 use crate::{
     cgroup::cgroup2_mount,
     error::{Error, Result},
-    paths::{BPFFS, RUN_ROOT},
+    mounts,
+    paths::RUN_ROOT,
 };
 
 /// The user and group the task runs as.
@@ -78,10 +81,14 @@ fn parse_user(spec: &str) -> Result<Identity> {
 
 /// Arranges for `command` to start confined in the cgroup at `cgroup_dir`.
 pub fn confine(command: &mut Command, cgroup_dir: &Path, identity: Option<Identity>) -> Result<()> {
+    let cstrings = |paths: Vec<std::path::PathBuf>| -> Result<Vec<CString>> {
+        paths.iter().map(|p| path_cstring(p)).collect()
+    };
     let paths = ConfinementPaths {
         procs: path_cstring(&cgroup_dir.join("cgroup.procs"))?,
         cgroup2: path_cstring(&cgroup2_mount()?)?,
-        bpffs: path_cstring(Path::new(BPFFS))?,
+        cgroup2_mounts: cstrings(mounts::mount_points("cgroup2")?)?,
+        bpf_mounts: cstrings(mounts::mount_points("bpf")?)?,
         run_state: path_cstring(Path::new(RUN_ROOT))?,
     };
     // SAFETY: the closure only makes async-signal-safe syscalls on data prepared above.
@@ -94,10 +101,18 @@ pub fn confine(command: &mut Command, cgroup_dir: &Path, identity: Option<Identi
 /// Paths the child needs, made into C strings before the fork.
 struct ConfinementPaths {
     procs: CString,
+    /// Where the task's own cgroup is mounted (the node's cgroup2 mount point).
     cgroup2: CString,
-    bpffs: CString,
+    /// Every cgroup2 and bpf mount: all go, or the task could leave its cgroup or reach
+    /// the pins through one of them.
+    cgroup2_mounts: Vec<CString>,
+    bpf_mounts: Vec<CString>,
     run_state: CString,
 }
+
+/// Kernel settings a uid-0 task could otherwise write without any capability
+/// (core_pattern would run its code as root outside the cgroup).
+const READ_ONLY_PROC: [&CStr; 2] = [c"/proc/sys", c"/proc/sysrq-trigger"];
 
 fn path_cstring(path: &Path) -> Result<CString> {
     CString::new(path.as_os_str().as_encoded_bytes())
@@ -114,13 +129,21 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 
 /// Runs in the forked child: no allocation, only syscalls.
 fn confine_self(paths: &ConfinementPaths, identity: Option<Identity>) -> io::Result<()> {
+    // Descriptors the enforcer was given (sockets among them) stay out of the task: closed
+    // at exec (not now: the spawner reports errors through one of them).
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range on this child's own descriptors.
+    let marked = unsafe { libc::syscall(libc::SYS_close_range, 3, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    check(marked as libc::c_int)?;
     join_cgroup(&paths.procs)?;
     // SAFETY: raw syscalls with valid pointers; failure of any step aborts the exec.
     unsafe {
         check(libc::unshare(libc::CLONE_NEWCGROUP | libc::CLONE_NEWNS))?;
         mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+        for mount_point in paths.bpf_mounts.iter().chain(&paths.cgroup2_mounts) {
+            unmount(mount_point)?;
+        }
         // Remounted from inside the new cgroup namespace, cgroup2 shows only the task's cgroup.
-        check(libc::umount2(paths.cgroup2.as_ptr(), libc::MNT_DETACH))?;
         let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         mount(
             Some(c"cgroup2"),
@@ -129,8 +152,6 @@ fn confine_self(paths: &ConfinementPaths, identity: Option<Identity>) -> io::Res
             no_exec,
             None,
         )?;
-        // bpffs may be absent or mounted elsewhere too; the pins live under BPFFS.
-        libc::umount2(paths.bpffs.as_ptr(), libc::MNT_DETACH);
         let read_only = no_exec | libc::MS_RDONLY;
         mount(
             Some(c"tmpfs"),
@@ -139,6 +160,15 @@ fn confine_self(paths: &ConfinementPaths, identity: Option<Identity>) -> io::Res
             read_only,
             Some(c"size=4k"),
         )?;
+        for path in READ_ONLY_PROC {
+            // Absent on kernels built without it (sysrq).
+            match mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                bound => bound?,
+            }
+            let remount = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+            mount(None, path, None, remount, None)?;
+        }
         // Drop every capability from the bounding set (EINVAL past the last one).
         for cap in 0..64 {
             if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 {
@@ -161,6 +191,19 @@ fn confine_self(paths: &ConfinementPaths, identity: Option<Identity>) -> io::Res
         check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
     }
     Ok(())
+}
+
+/// Detaches a mount; one already gone with a mount above it is fine.
+fn unmount(mount_point: &CStr) -> io::Result<()> {
+    // SAFETY: umount2 with a valid C string.
+    if unsafe { libc::umount2(mount_point.as_ptr(), libc::MNT_DETACH) } == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()),
+        _ => Err(error),
+    }
 }
 
 fn join_cgroup(procs: &CStr) -> io::Result<()> {

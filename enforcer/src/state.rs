@@ -22,6 +22,8 @@ pub struct RunState {
     pub owner_pid: u32,
     pub owner_start_time: u64,
     pub cgroup: PathBuf,
+    /// Inode of the cgroup once this run created it; `gc` kills only that very cgroup.
+    pub cgroup_inode: Option<u64>,
 }
 
 impl RunState {
@@ -35,6 +37,7 @@ impl RunState {
             owner_pid,
             owner_start_time,
             cgroup: cgroup.to_path_buf(),
+            cgroup_inode: None,
         })
     }
 
@@ -60,6 +63,16 @@ impl RunState {
         };
         let json = serde_json::to_vec_pretty(self).expect("state serializes");
         file.write_all(&json).map_err(Error::io("writing", &path))
+    }
+
+    /// Records the inode of the cgroup this run created (atomically replaces the file).
+    pub fn record_cgroup(&mut self, inode: u64) -> Result<()> {
+        self.cgroup_inode = Some(inode);
+        let path = paths::state_file(&self.task_id);
+        let temporary = path.with_extension("json.new");
+        let json = serde_json::to_vec_pretty(self).expect("state serializes");
+        fs::write(&temporary, json).map_err(Error::io("writing", &temporary))?;
+        fs::rename(&temporary, &path).map_err(Error::io("replacing", &path))
     }
 
     pub fn remove(&self) -> Result<()> {

@@ -165,3 +165,54 @@ fn gc_with_nothing_to_do_says_so() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("removed "));
 }
+
+#[test]
+fn a_failed_run_never_lets_gc_touch_a_cgroup_it_did_not_create() {
+    if !kernel_lab_available() {
+        return;
+    }
+    // Someone else's cgroup, with a process in it, named like the task id we then ask for.
+    let parent = enforcer::cgroup::cgroup2_mount()
+        .unwrap()
+        .join(format!("enforcer-cli-{}", std::process::id()));
+    let victim = parent.join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(victim.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+
+    let parent_arg = parent.to_str().unwrap();
+    let outcome = enforcer_run(
+        &[
+            "--network",
+            "none",
+            "--cgroup-parent",
+            parent_arg,
+            "--task-id",
+            "victim",
+        ],
+        &["true"],
+    );
+    assert_eq!(outcome.exit_code, Some(125), "{}", outcome.stderr);
+    let gc = Command::new(enforcer_bin()).arg("gc").output().unwrap();
+    assert!(gc.status.success());
+    let alive = sleeper.try_wait().unwrap().is_none();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let _ = std::fs::remove_dir(&victim);
+    let _ = std::fs::remove_dir(&parent);
+    assert!(
+        alive,
+        "gc killed a process in a cgroup enforcer never created"
+    );
+}
+
+#[test]
+fn task_ids_are_plain_names() {
+    if !kernel_lab_available() {
+        return;
+    }
+    for id in ["a.b", "cgroup.procs", "../up", ""] {
+        let outcome = enforcer_run(&["--network", "none", "--task-id", id], &["true"]);
+        assert_eq!(outcome.exit_code, Some(2), "{id:?}: {}", outcome.stderr);
+    }
+}

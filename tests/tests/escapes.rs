@@ -128,7 +128,9 @@ fn the_task_has_no_capabilities_and_cannot_see_the_pins() {
         &[
             "sh",
             "-c",
-            "grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status; ls /sys/fs/bpf/enforcer",
+            "grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status; \
+             echo '|/tmp/x' > /proc/sys/kernel/core_pattern || echo sysctl-read-only; \
+             ls /sys/fs/bpf/enforcer",
         ],
     );
     for set in ["CapEff", "CapPrm", "CapBnd"] {
@@ -140,6 +142,11 @@ fn the_task_has_no_capabilities_and_cannot_see_the_pins() {
             outcome.stdout
         );
     }
+    assert!(
+        outcome.stdout.contains("sysctl-read-only"),
+        "{}",
+        outcome.stdout
+    );
     assert_ne!(
         outcome.exit_code,
         Some(0),
@@ -163,4 +170,55 @@ fn an_allowed_flow_in_one_mode_is_refused_in_another_at_the_same_time() {
     refused_at_once(&none);
     none.assert_denied(&destination(lab.host(0).into(), 80), "network-none");
     allowed(&full);
+}
+
+#[test]
+fn sockets_made_outside_the_task_are_not_handed_to_it() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    use std::os::fd::{AsRawFd, OwnedFd};
+    // A connection the caller opened would never be judged by the task's hooks.
+    let outside = std::net::TcpStream::connect((lab.host(0), 80)).unwrap();
+    let socket_fd = outside.as_raw_fd();
+    // On stdout: refused before anything starts.
+    let on_stdout = std::process::Command::new(enforcer_tests::enforcer_bin())
+        .args(["run", "--network", "none", "--", "sh", "-c", "echo leaked"])
+        .stdout(OwnedFd::from(outside.try_clone().unwrap()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        on_stdout.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&on_stdout.stderr)
+    );
+    // On a higher descriptor: closed before the task's first instruction.
+    let mut command = std::process::Command::new(enforcer_tests::enforcer_bin());
+    command.args([
+        "run",
+        "--network",
+        "none",
+        "--",
+        "sh",
+        "-c",
+        "ls -l /proc/self/fd/7",
+    ]);
+    // SAFETY: dup2 in the child only; clears close-on-exec on the copy.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(move || {
+            if libc::dup2(socket_fd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let on_fd7 = command.output().unwrap();
+    assert_ne!(
+        on_fd7.status.code(),
+        Some(0),
+        "fd 7 reached the task: {}",
+        String::from_utf8_lossy(&on_fd7.stdout)
+    );
 }
