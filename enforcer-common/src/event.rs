@@ -53,7 +53,7 @@ pub struct DenyEvent {
     pub hook: u8,
     /// A [`crate::Reason`].
     pub reason: u8,
-    /// 4 or 6; 0 for a socket refused at creation.
+    /// 4 or 6 (for a socket refused at creation: its family; the address is zero).
     pub family: u8,
     /// IP protocol number ([`crate::proto`]).
     pub protocol: u8,

@@ -27,12 +27,12 @@ pub const DNS_PORT: u16 = 53;
 pub const ALLOWLIST_CAPACITY: u32 = 65_536;
 /// Capacity of the per-task allowlists of CIDRs (per family).
 pub const NETS_CAPACITY: u32 = 4_096;
-/// Capacity of the DNS-server and node-address sets (per family).
+/// Capacity of the DNS-server sets (per family).
 pub const SMALL_SET_CAPACITY: u32 = 256;
 /// Size of the denial-event ring buffer in bytes (a power of two, page multiple).
 pub const EVENT_RING_BYTES: u32 = 256 * 1024;
 
-/// Who created a socket, remembered at `sock_create` for hooks that run in softirq context.
+/// The process behind a refusal: pid and command name.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SocketOwner {

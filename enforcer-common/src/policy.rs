@@ -200,21 +200,21 @@ impl Reason {
     }
 }
 
-/// What the allowlist trie says of an address (the value stored with its prefix).
+/// What the allowlist says of an address (the value stored with it).
 pub mod listed {
     /// Not on the allowlist.
     pub const NO: u8 = 0;
     /// On the allowlist (a resolved name, an IP literal, a CIDR).
     pub const ALLOWED: u8 = 1;
-    /// An address of the node itself, stored as a host route so it wins over any CIDR.
+    /// An address of the node itself, stored as a single address, which wins over any CIDR.
     pub const NODE: u8 = 2;
 }
 
 /// What `judge` needs to know beyond the flow: backed by BPF maps and helpers in the
 /// kernel, by plain values in tests. Each is asked only when the decision needs it, so the
-/// common case (an allowed TCP packet) costs one trie lookup.
+/// common case (an allowed TCP packet) costs one hash lookup.
 pub trait AddressBook {
-    /// A [`listed`] value: the allowlist's longest-prefix match for `addr`.
+    /// A [`listed`] value: the single-address entry for `addr`, else the longest CIDR match.
     fn listed(&self, addr: &Addr) -> u8;
     /// One of the resolvers the task may query on port 53.
     fn is_dns_server(&self, addr: &Addr) -> bool;

@@ -1,6 +1,7 @@
 //! The task's maps, and the [`AddressBook`] view of them that `judge` reads.
 
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
     helpers::generated::bpf_get_netns_cookie,
     macros::map,
     maps::{lpm_trie::Key, HashMap, LpmTrie, PerCpuArray, RingBuf},
@@ -14,10 +15,13 @@ use enforcer_common::{
 /// Single addresses the task may reach on its HTTP ports, and the node's own addresses
 /// marked as such (values from `enforcer_common::listed`). Most of an allowlist is single
 /// addresses (resolved names), and a hash lookup costs a fraction of a trie walk.
+/// Not preallocated: a task pays memory for the entries it has, not for the capacity.
 #[map]
-pub static ALLOW_HOSTS_V4: HashMap<[u8; 4], u8> = HashMap::with_max_entries(ALLOWLIST_CAPACITY, 0);
+pub static ALLOW_HOSTS_V4: HashMap<[u8; 4], u8> =
+    HashMap::with_max_entries(ALLOWLIST_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
-pub static ALLOW_HOSTS_V6: HashMap<[u8; 16], u8> = HashMap::with_max_entries(ALLOWLIST_CAPACITY, 0);
+pub static ALLOW_HOSTS_V6: HashMap<[u8; 16], u8> =
+    HashMap::with_max_entries(ALLOWLIST_CAPACITY, BPF_F_NO_PREALLOC);
 /// CIDRs the task may reach on its HTTP ports, consulted when no single address matched.
 #[map]
 pub static ALLOW_NETS_V4: LpmTrie<[u8; 4], u8> = LpmTrie::with_max_entries(NETS_CAPACITY, 0);

@@ -28,8 +28,7 @@ use crate::{
 /// The kernel programs, built by `build.rs` from `enforcer-ebpf`.
 static EBPF_OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforcer-ebpf.o"));
 
-/// Every program, in the order they are attached. `sock_create` comes first so that
-/// sockets are remembered before any of them can send.
+/// Every program, in the order they are attached.
 const PROGRAMS: [&str; 6] = [
     "sock_create",
     "connect4",
@@ -165,7 +164,7 @@ impl Enforcement {
     }
 
     fn fill_maps(&mut self, policy: &TaskPolicy) -> Result<()> {
-        // Node addresses first, as host routes that win over any allowed CIDR.
+        // Node addresses first, as single addresses, which win over any allowed CIDR.
         for addr in self.node_addresses.clone() {
             set_listed(&mut self.ebpf, AllowedNet::host(addr), listed::NODE)?;
         }

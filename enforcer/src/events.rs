@@ -16,7 +16,7 @@ pub struct Denial {
     /// Destination; `None` for a socket refused at creation.
     pub addr: Option<IpAddr>,
     pub port: Option<u16>,
-    /// Process id and command; `None` for packet drops of sockets not seen at creation.
+    /// Process id and command; `None` for packets sent outside the sender's context.
     pub pid: Option<u32>,
     pub comm: Option<String>,
 }

@@ -17,14 +17,19 @@ use crate::{
 /// The resolvers to use: the ones given, or the node's (`/etc/resolv.conf`).
 pub fn upstream_servers(given: &[IpAddr]) -> Result<Vec<IpAddr>> {
     if !given.is_empty() {
-        return Ok(given.to_vec());
+        return Ok(given.iter().map(IpAddr::to_canonical).collect());
     }
     let (config, _) =
         hickory_resolver::system_conf::read_system_conf().map_err(|e| Error::Resolve {
             name: "/etc/resolv.conf".into(),
             message: e.to_string(),
         })?;
-    let mut servers: Vec<IpAddr> = config.name_servers().iter().map(|ns| ns.ip).collect();
+    let mut servers: Vec<IpAddr> = config
+        .name_servers()
+        .iter()
+        .map(|ns| ns.ip.to_canonical())
+        .collect();
+    servers.sort();
     servers.dedup();
     Ok(servers)
 }
@@ -48,14 +53,15 @@ pub async fn allowed_networks(
     let mut resolutions = Vec::new();
     for domain in domains.iter() {
         match domain {
-            Domain::Ip(addr) => allowed.push(AllowedNet::host(*addr)),
+            Domain::Ip(addr) => allowed.push(AllowedNet::host(addr.to_canonical())),
             Domain::Cidr { addr, prefix_len } => allowed.push(AllowedNet {
                 addr: *addr,
                 prefix_len: *prefix_len,
             }),
             Domain::Exact(name) | Domain::Wildcard(name) => {
                 let addresses = match resolver.lookup_ip(format!("{name}.")).await {
-                    Ok(lookup) => lookup.iter().collect(),
+                    // The kernel judges ::ffff:a.b.c.d as a.b.c.d, so store it that way.
+                    Ok(lookup) => lookup.iter().map(|a| a.to_canonical()).collect(),
                     Err(e) => {
                         tracing::warn!(domain = %name, error = %e, "domain did not resolve; it allows nothing");
                         Vec::new()

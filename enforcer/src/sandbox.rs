@@ -54,7 +54,11 @@ fn parse_user(spec: &str) -> Result<Identity> {
     };
     let invalid = |what: &str| Error::Invalid(format!("--user {spec}: {what}"));
     let (uid, primary_gid) = match user.parse::<u32>() {
-        Ok(uid) => (uid, None),
+        // SAFETY: getpwuid returns a pointer into static storage, read at once.
+        Ok(uid) => (
+            uid,
+            unsafe { libc::getpwuid(uid).as_ref() }.map(|pw| pw.pw_gid),
+        ),
         Err(_) => {
             let name = CString::new(user).map_err(|_| invalid("bad user name"))?;
             // SAFETY: getpwnam returns a pointer into static storage, read at once.
@@ -283,13 +287,14 @@ mod tests {
                 gid: 100
             }
         );
-        assert_eq!(
-            parse_user("1000").unwrap(),
-            Identity {
-                uid: 1000,
-                gid: 1000
-            }
-        );
+        // A uid with no passwd entry gets the group of the same number; one with an entry,
+        // its primary group.
+        let unknown = Identity {
+            uid: 54321,
+            gid: 54321,
+        };
+        assert_eq!(parse_user("54321").unwrap(), unknown);
+        assert_eq!(parse_user("0").unwrap(), Identity { uid: 0, gid: 0 });
     }
 
     #[test]
