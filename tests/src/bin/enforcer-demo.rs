@@ -195,6 +195,13 @@ fn verdict(outcome: &TaskOutcome) -> String {
             d.pid.map_or("-".into(), |p| p.to_string()),
             d.comm.as_deref().unwrap_or("-")
         ),
-        None => format!("REFUSED   exit {:?} {}", outcome.exit_code, detail),
+        // No kernel event: refused before the hooks, by the capabilities the task lacks.
+        None => {
+            let error = serde_json::from_str::<serde_json::Value>(&detail)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                .unwrap_or(detail);
+            format!("REFUSED   {error} (the task has no capabilities)")
+        }
     }
 }
