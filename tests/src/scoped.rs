@@ -73,5 +73,9 @@ impl Drop for ScopedEnforcement {
             let _ = enforcement.release();
         }
         let _ = self.cgroup.remove();
+        // The shared parent goes with the last test that used it.
+        if let Some(parent) = self.cgroup.path().parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
