@@ -32,18 +32,9 @@ pub const SMALL_SET_CAPACITY: u32 = 256;
 /// Size of the denial-event ring buffer in bytes (a power of two, page multiple).
 pub const EVENT_RING_BYTES: u32 = 256 * 1024;
 
-/// The process behind a refusal: pid and command name.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SocketOwner {
-    pub pid: u32,
-    pub comm: [u8; 16],
-}
-
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain `#[repr(C)]` structs of integers, no padding holes that matter.
     unsafe impl aya::Pod for crate::TaskConfig {}
     unsafe impl aya::Pod for crate::DenyEvent {}
-    unsafe impl aya::Pod for crate::SocketOwner {}
 }

@@ -17,12 +17,10 @@ use aya_ebpf::{
     programs::{SkBuffContext, SockAddrContext, SockContext},
 };
 use aya_log_ebpf::debug;
-use enforcer_common::{
-    judge, proto, Addr, Counter, Flow, Hook, Mode, Reason, SocketOwner, TaskConfig,
-};
+use enforcer_common::{judge, proto, Addr, Counter, Flow, Hook, Mode, Reason, TaskConfig};
 
 use maps::TaskMaps;
-use report::{count, current_owner, report};
+use report::{count, current_sender, report, Sender};
 
 /// Program return values: let the operation through, or refuse it (EPERM / drop).
 const ALLOW: i32 = 1;
@@ -97,7 +95,7 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
         }
         Err(reason) => {
             count(denied);
-            report(hook, reason, &flow, &current_owner());
+            report(hook, reason, &flow, &current_sender());
             debug!(ctx, "refused {} reason {}", hook as u8, reason as u8);
             REFUSE
         }
@@ -156,7 +154,7 @@ pub fn sock_create(ctx: SockContext) -> i32 {
             protocol as u8
         },
     };
-    report(Hook::SockCreate, reason, &flow, &current_owner());
+    report(Hook::SockCreate, reason, &flow, &current_sender());
     REFUSE
 }
 
@@ -189,7 +187,7 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
         }
         Err(reason) => {
             count(Counter::PacketsDenied);
-            report(Hook::Egress, reason, &flow, &packet_owner(&ctx));
+            report(Hook::Egress, reason, &flow, &packet_sender(&ctx));
             REFUSE
         }
     }
@@ -199,13 +197,13 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
 /// a system call, as the first packets of a flow are): the current task is then in the
 /// socket's cgroup. Packets sent from softirq or timers (retransmits) go unnamed.
 #[inline(always)]
-fn packet_owner(ctx: &SkBuffContext) -> SocketOwner {
+fn packet_sender(ctx: &SkBuffContext) -> Sender {
     // SAFETY: helpers allowed for cgroup_skb.
     let same_cgroup = unsafe { bpf_get_current_cgroup_id() == bpf_skb_cgroup_id(ctx.skb.skb) };
     if same_cgroup {
-        current_owner()
+        current_sender()
     } else {
-        SocketOwner::default()
+        Sender::default()
     }
 }
 

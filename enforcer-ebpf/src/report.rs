@@ -1,7 +1,7 @@
 //! Counting decisions and reporting refusals to userspace.
 
 use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid};
-use enforcer_common::{Counter, DenyEvent, Flow, Hook, Reason, SocketOwner};
+use enforcer_common::{Counter, DenyEvent, Flow, Hook, Reason};
 
 use crate::maps::{COUNTERS, EVENTS};
 
@@ -13,10 +13,17 @@ pub fn count(counter: Counter) {
     }
 }
 
+/// The process behind a refusal; zero (unknown) when it can't be told.
+#[derive(Clone, Copy, Default)]
+pub struct Sender {
+    pub pid: u32,
+    pub comm: [u8; 16],
+}
+
 /// Pid and command of the current process (hooks in process context only).
 #[inline(always)]
-pub fn current_owner() -> SocketOwner {
-    SocketOwner {
+pub fn current_sender() -> Sender {
+    Sender {
         pid: (bpf_get_current_pid_tgid() >> 32) as u32,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
     }
@@ -24,7 +31,7 @@ pub fn current_owner() -> SocketOwner {
 
 /// Sends one denial event; a full ring buffer is counted, never blocks the decision.
 #[inline(always)]
-pub fn report(hook: Hook, reason: Reason, flow: &Flow, owner: &SocketOwner) {
+pub fn report(hook: Hook, reason: Reason, flow: &Flow, sender: &Sender) {
     let Some(mut entry) = EVENTS.reserve::<DenyEvent>(0) else {
         count(Counter::EventsLost);
         return;
@@ -32,14 +39,14 @@ pub fn report(hook: Hook, reason: Reason, flow: &Flow, owner: &SocketOwner) {
     let family = if flow.addr.is_v4 { 4 } else { 6 };
     entry.write(DenyEvent {
         addr: flow.addr.octets,
-        pid: owner.pid,
+        pid: sender.pid,
         port: if flow.has_port { flow.port } else { 0 },
         hook: hook as u8,
         reason: reason as u8,
         family,
         protocol: flow.protocol,
         _pad: [0; 2],
-        comm: owner.comm,
+        comm: sender.comm,
     });
     entry.submit(0);
 }

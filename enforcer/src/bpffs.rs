@@ -40,10 +40,33 @@ pub fn ensure_mounted() -> Result<()> {
     Ok(())
 }
 
-/// Removes a task's pin directory; unlinking the pins detaches its links.
+/// Creates a task's pin directory, which must not exist yet (a run never shares, or later
+/// removes, another run's pins); creates the shared parent too.
+pub fn create_pin_dir(dir: &Path) -> Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new(BPFFS));
+    // The parent goes with the last task's pins, maybe between our two calls: try again.
+    for _ in 0..3 {
+        fs::create_dir_all(parent).map_err(Error::io("creating", parent))?;
+        match fs::create_dir(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            created => return created.map_err(Error::io("creating", dir)),
+        }
+    }
+    Err(Error::io("creating", dir)(io::ErrorKind::NotFound.into()))
+}
+
+/// Removes a task's pin directory, and the shared parent once it is empty; unlinking the
+/// pins detaches the task's links.
 pub fn remove_pins(dir: &Path) -> Result<()> {
     match fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("removing pins", dir)(e)),
-        _ => Ok(()),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(Error::io("removing pins", dir)(e))
+        }
+        _ => {}
     }
+    if let Some(parent) = dir.parent() {
+        // Fails, as it should, while other tasks' pins are there.
+        let _ = fs::remove_dir(parent);
+    }
+    Ok(())
 }

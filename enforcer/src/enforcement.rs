@@ -13,7 +13,7 @@ use aya::{
     maps::{lpm_trie::Key, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
-        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, Program,
+        CgroupAttachMode, CgroupSkbAttachType, Program,
     },
     Ebpf, EbpfLoader,
 };
@@ -150,11 +150,7 @@ impl Enforcement {
             logger,
         };
         enforcement.fill_maps(policy)?;
-        if let Some(root) = pin_dir.parent() {
-            fs::create_dir_all(root).map_err(Error::io("creating", root))?;
-        }
-        // Never share (or later remove) another run's pins.
-        fs::create_dir(pin_dir).map_err(Error::io("creating", pin_dir))?;
+        crate::bpffs::create_pin_dir(pin_dir)?;
         if let Err(e) = enforcement.attach_and_pin(cgroup) {
             // Unpinning drops the links that made it, so nothing stays attached.
             enforcement.release()?;
@@ -315,7 +311,7 @@ fn attach_program(
     let fail = |source| Error::Program { name, source };
     let link: FdLink = match program {
         Program::CgroupSockAddr(p) => {
-            let id = attach_sock_addr(p, cgroup).map_err(fail)?;
+            let id = p.attach(cgroup, CgroupAttachMode::Single).map_err(fail)?;
             into_fd_link(name, p.take_link(id).map_err(fail)?)?
         }
         Program::CgroupSock(p) => {
@@ -323,7 +319,13 @@ fn attach_program(
             into_fd_link(name, p.take_link(id).map_err(fail)?)?
         }
         Program::CgroupSkb(p) => {
-            let id = attach_skb(p, cgroup).map_err(fail)?;
+            let id = p
+                .attach(
+                    cgroup,
+                    CgroupSkbAttachType::Egress,
+                    CgroupAttachMode::Single,
+                )
+                .map_err(fail)?;
             into_fd_link(name, p.take_link(id).map_err(fail)?)?
         }
         _ => return Err(Error::Missing(name)),
@@ -337,24 +339,6 @@ fn into_fd_link(
 ) -> Result<FdLink> {
     link.try_into()
         .map_err(|e| Error::Invalid(format!("program {name}: not a bpf_link attachment: {e}")))
-}
-
-fn attach_sock_addr(
-    program: &mut CgroupSockAddr,
-    cgroup: std::os::fd::BorrowedFd<'_>,
-) -> Result<aya::programs::cgroup_sock_addr::CgroupSockAddrLinkId, aya::programs::ProgramError> {
-    program.attach(cgroup, CgroupAttachMode::Single)
-}
-
-fn attach_skb(
-    program: &mut CgroupSkb,
-    cgroup: std::os::fd::BorrowedFd<'_>,
-) -> Result<aya::programs::cgroup_skb::CgroupSkbLinkId, aya::programs::ProgramError> {
-    program.attach(
-        cgroup,
-        CgroupSkbAttachType::Egress,
-        CgroupAttachMode::Single,
-    )
 }
 
 fn check_prefix(net: &AllowedNet) -> Result<()> {

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use aya::maps::{MapData, RingBuf};
 use enforcer_common::{proto, DenyEvent, Hook, Reason};
 use serde::Serialize;
-use tokio::{io::unix::AsyncFd, sync::watch};
+use tokio::sync::watch;
 
 /// One refusal, as users read it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -82,22 +82,9 @@ fn protocol_name(protocol: u8) -> String {
 pub async fn log_denials(
     ring: RingBuf<MapData>,
     task: String,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    // SAFETY: the ring buffer owns its map fd for as long as the AsyncFd holds it.
-    let mut ring = unsafe { AsyncFd::register(ring) }.map_err(std::io::Error::from)?;
-    loop {
-        tokio::select! {
-            ready = ring.readable_mut() => {
-                let mut guard = ready?;
-                drain(guard.get_inner_mut(), &task);
-                guard.clear_ready();
-            }
-            _ = stop.changed() => break,
-        }
-    }
-    drain(ring.get_mut(), &task);
-    Ok(())
+    crate::pump::drain_until_stopped(ring, stop, |ring| drain(ring, &task)).await
 }
 
 fn drain(ring: &mut RingBuf<MapData>, task: &str) {

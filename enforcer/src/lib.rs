@@ -14,6 +14,7 @@ pub mod gc;
 pub mod mounts;
 pub mod node;
 pub mod paths;
+pub mod pump;
 pub mod resolve;
 pub mod run;
 pub mod sandbox;

@@ -16,7 +16,7 @@ use crate::{
     cgroup::{cgroup2_mount, TaskCgroup},
     enforcement::{Enforcement, TaskPolicy},
     error::{Error, Result},
-    events, gc, node, paths, resolve, sandbox,
+    events, gc, node, paths, pump, resolve, sandbox,
     sandbox::Identity,
     spec::ResolvedNetwork,
     state::RunState,
@@ -152,7 +152,7 @@ async fn run_in_cgroup(
     ));
     let log_pump = enforcement
         .take_logger()
-        .map(|logger| tokio::spawn(pump_kernel_log(logger, stop_rx)));
+        .map(|logger| tokio::spawn(pump::drain_until_stopped(logger, stop_rx, |l| l.flush())));
 
     let status = spawn_and_wait(options, cgroup).await;
 
@@ -243,28 +243,6 @@ const FORWARDED_SIGNALS: [SignalKind; 6] = [
     SignalKind::user_defined1(),
     SignalKind::user_defined2(),
 ];
-
-async fn pump_kernel_log(
-    logger: aya_log::EbpfLogger<&'static dyn log::Log>,
-    mut stop: watch::Receiver<bool>,
-) {
-    // SAFETY: the logger owns its ring-buffer fd for as long as the AsyncFd holds it.
-    let Ok(mut logger) = (unsafe { tokio::io::unix::AsyncFd::register(logger) }) else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            ready = logger.readable_mut() => match ready {
-                Ok(mut guard) => {
-                    guard.get_inner_mut().flush();
-                    guard.clear_ready();
-                }
-                Err(_) => return,
-            },
-            _ = stop.changed() => return,
-        }
-    }
-}
 
 /// Task ids name a cgroup, a pin directory and a state file: keep them plain.
 fn validate_task_id(id: &str) -> Result<()> {

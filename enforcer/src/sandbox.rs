@@ -19,7 +19,6 @@ use std::{
 };
 
 use crate::{
-    cgroup::cgroup2_mount,
     error::{Error, Result},
     mounts,
     paths::RUN_ROOT,
@@ -88,10 +87,13 @@ pub fn confine(command: &mut Command, cgroup_dir: &Path, identity: Option<Identi
     let cstrings = |paths: Vec<std::path::PathBuf>| -> Result<Vec<CString>> {
         paths.iter().map(|p| path_cstring(p)).collect()
     };
+    let cgroup2_mounts = cstrings(mounts::mount_points("cgroup2")?)?;
+    if cgroup2_mounts.is_empty() {
+        return Err(Error::NoCgroup2);
+    }
     let paths = ConfinementPaths {
         procs: path_cstring(&cgroup_dir.join("cgroup.procs"))?,
-        cgroup2: path_cstring(&cgroup2_mount()?)?,
-        cgroup2_mounts: cstrings(mounts::mount_points("cgroup2")?)?,
+        cgroup2_mounts,
         bpf_mounts: cstrings(mounts::mount_points("bpf")?)?,
         run_state: path_cstring(Path::new(RUN_ROOT))?,
     };
@@ -105,10 +107,9 @@ pub fn confine(command: &mut Command, cgroup_dir: &Path, identity: Option<Identi
 /// Paths the child needs, made into C strings before the fork.
 struct ConfinementPaths {
     procs: CString,
-    /// Where the task's own cgroup is mounted (the node's cgroup2 mount point).
-    cgroup2: CString,
     /// Every cgroup2 and bpf mount: all go, or the task could leave its cgroup or reach
-    /// the pins through one of them.
+    /// the pins through one of them. The first cgroup2 mount point (the one
+    /// `cgroup2_mount` names) gets the task's own cgroup back; never empty.
     cgroup2_mounts: Vec<CString>,
     bpf_mounts: Vec<CString>,
     run_state: CString,
@@ -151,7 +152,7 @@ fn confine_self(paths: &ConfinementPaths, identity: Option<Identity>) -> io::Res
         let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         mount(
             Some(c"cgroup2"),
-            &paths.cgroup2,
+            &paths.cgroup2_mounts[0],
             Some(c"cgroup2"),
             no_exec,
             None,
