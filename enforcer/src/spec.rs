@@ -34,6 +34,30 @@ pub use domain_set::DomainSet;
 pub use error::{DomainProblem, SpecError};
 pub use network_type::{NetworkType, ResolvedNetworkKind, SHIPPED_DEFAULT};
 
+use enforcer_common::{ALLOWLIST_CAPACITY, MAX_HTTP_PORTS, NETS_CAPACITY};
+
+/// The largest job spec accepted, in bytes (1 MiB). A larger file is refused without being
+/// read to its end.
+pub const MAX_SPEC_BYTES: usize = 1 << 20;
+
+/// The deepest nesting of `[` and `{` accepted in a job spec, checked before a parser sees it
+/// (parsers take time and memory in proportion to the depth).
+pub const MAX_SPEC_NESTING: usize = 64;
+
+/// The most `Domains` entries a spec may give, checked before they are parsed.
+pub const MAX_DOMAINS: usize = 65_536;
+
+/// Entries of the kernel's allowlist of single addresses kept, per family, for the node's own
+/// addresses, which the loader lists there as never allowed.
+pub const NODE_ADDRESS_RESERVE: usize = 1_024;
+
+/// The most IP addresses of one family a spec may list: the allowlist's capacity less
+/// [`NODE_ADDRESS_RESERVE`].
+pub const MAX_SPEC_ADDRESSES: usize = ALLOWLIST_CAPACITY as usize - NODE_ADDRESS_RESERVE;
+
+/// The most CIDRs of one family a spec may list: the capacity of the kernel's CIDR allowlist.
+pub const MAX_SPEC_CIDRS: usize = NETS_CAPACITY as usize;
+
 /// A task's validated network declaration: Bacalhau's `Task.Network` without `Ports`.
 ///
 /// Built by [`NetworkSpec::new`] or read from a job spec, it holds these invariants: `domains`
@@ -56,8 +80,11 @@ impl NetworkSpec {
     /// give them).
     ///
     /// Errors: [`SpecError::DomainsNotAllowed`] for domains with a type other than HTTP,
-    /// [`SpecError::HttpWithoutDomains`] for HTTP without domains, and
-    /// [`SpecError::InvalidDomain`] for the first invalid entry.
+    /// [`SpecError::HttpWithoutDomains`] for HTTP without domains,
+    /// [`SpecError::TooManyDomains`] for more than [`MAX_DOMAINS`] entries,
+    /// [`SpecError::InvalidDomain`] for the first invalid entry, and
+    /// [`SpecError::TooManyAddresses`] or [`SpecError::TooManyCidrs`] for more addresses or
+    /// CIDRs of one family, once deduplicated, than the kernel's allowlist holds.
     pub fn new<S: AsRef<str>>(
         network_type: NetworkType,
         domains: &[S],
@@ -72,9 +99,17 @@ impl NetworkSpec {
                 })
             }
         }
+        if domains.len() > MAX_DOMAINS {
+            return Err(SpecError::TooManyDomains {
+                count: domains.len(),
+                limit: MAX_DOMAINS,
+            });
+        }
+        let domains = DomainSet::parse(domains)?;
+        domains.check_capacity()?;
         Ok(NetworkSpec {
             network_type,
-            domains: DomainSet::parse(domains)?,
+            domains,
         })
     }
 
@@ -86,18 +121,20 @@ impl NetworkSpec {
     /// `Domains`) or in lowercase; other keys are ignored, and `{Job: {...}}` is unwrapped.
     /// `task` picks a task by its `Name`; without it the job must have exactly one task. A task
     /// without `Network`, or with an empty `Type`, has Type Default.
+    ///
+    /// A text of more than [`MAX_SPEC_BYTES`] bytes, or nesting `[` and `{` deeper than
+    /// [`MAX_SPEC_NESTING`], is refused before it is parsed.
     pub fn from_job_str(text: &str, task: Option<&str>) -> Result<NetworkSpec, SpecError> {
         job::network_of_task(text, task, "job spec".to_owned())
     }
 
     /// Like [`NetworkSpec::from_job_str`], reading the job spec from the file `path`; error
-    /// messages name the file.
+    /// messages name the file. A file of more than [`MAX_SPEC_BYTES`] bytes is refused after
+    /// reading one byte more.
     pub fn from_job_file(path: &Path, task: Option<&str>) -> Result<NetworkSpec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|error| SpecError::Read {
-            path: path.to_owned(),
-            error,
-        })?;
-        job::network_of_task(&text, task, format!("job spec {}", path.display()))
+        let origin = format!("job spec {}", path.display());
+        let text = job::read_job_file(path, &origin)?;
+        job::network_of_task(&text, task, origin)
     }
 
     /// What the enforcer enforces for this spec on a node whose setting for Type Default is
@@ -140,6 +177,22 @@ impl NetworkSpec {
         };
         Resolved { network, notes }
     }
+}
+
+/// The TCP ports HTTP mode allows, from the ports `given` (`--http-port`): sorted and
+/// deduplicated. More than [`MAX_HTTP_PORTS`], which is all the kernel programs have room for,
+/// is [`SpecError::TooManyHttpPorts`]. No ports give none; the caller picks the default.
+pub fn http_ports(given: &[u16]) -> Result<Vec<u16>, SpecError> {
+    let mut ports = given.to_vec();
+    ports.sort_unstable();
+    ports.dedup();
+    if ports.len() > MAX_HTTP_PORTS {
+        return Err(SpecError::TooManyHttpPorts {
+            count: ports.len(),
+            limit: MAX_HTTP_PORTS,
+        });
+    }
+    Ok(ports)
 }
 
 /// Bacalhau's form: `Type` alone, or `HTTP [a.com, .b.com]`.

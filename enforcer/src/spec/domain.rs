@@ -202,7 +202,7 @@ fn is_at_or_below(name: &str, apex: &str) -> bool {
 }
 
 /// 32 for IPv4, 128 for IPv6.
-fn max_prefix(ip: IpAddr) -> u8 {
+pub(super) fn max_prefix(ip: IpAddr) -> u8 {
     if ip.is_ipv4() {
         32
     } else {
@@ -211,7 +211,7 @@ fn max_prefix(ip: IpAddr) -> u8 {
 }
 
 /// `ip` with every bit after the first `prefix_len` cleared (`prefix_len` must be in range).
-fn network_of(ip: IpAddr, prefix_len: u8) -> IpAddr {
+pub(super) fn network_of(ip: IpAddr, prefix_len: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let mask = u32::MAX

@@ -1,10 +1,11 @@
 //! A task's normalized, deduplicated `Domains`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 
-use super::{Domain, SpecError};
+use super::domain::{max_prefix, network_of};
+use super::{Domain, SpecError, MAX_SPEC_ADDRESSES, MAX_SPEC_CIDRS};
 
 /// A task's `Domains`, normalized and deduplicated, in a deterministic order.
 ///
@@ -46,6 +47,35 @@ impl DomainSet {
         &self.0
     }
 
+    /// Refuses a set with more addresses or more CIDRs of one family than the kernel's
+    /// allowlist holds ([`MAX_SPEC_ADDRESSES`], [`MAX_SPEC_CIDRS`]).
+    pub(super) fn check_capacity(&self) -> Result<(), SpecError> {
+        let count = |slot| {
+            self.iter()
+                .filter(|d| allowlist_slot(d) == Some(slot))
+                .count()
+        };
+        for family in ["IPv4", "IPv6"] {
+            let addresses = count((family, false));
+            if addresses > MAX_SPEC_ADDRESSES {
+                return Err(SpecError::TooManyAddresses {
+                    family,
+                    count: addresses,
+                    limit: MAX_SPEC_ADDRESSES,
+                });
+            }
+            let cidrs = count((family, true));
+            if cidrs > MAX_SPEC_CIDRS {
+                return Err(SpecError::TooManyCidrs {
+                    family,
+                    count: cidrs,
+                    limit: MAX_SPEC_CIDRS,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Whether some entry allows the DNS name `name` (see [`Domain::matches_name`]).
     pub fn matches_name(&self, name: &str) -> bool {
         self.0.iter().any(|d| d.matches_name(name))
@@ -57,23 +87,115 @@ impl DomainSet {
     }
 }
 
+/// The kernel allowlist an address entry goes to: its family (`IPv4` or `IPv6`) and whether
+/// it is the one of CIDRs; `None` for names.
+fn allowlist_slot(domain: &Domain) -> Option<(&'static str, bool)> {
+    let (addr, is_cidr) = match *domain {
+        Domain::Ip(ip) => (ip, false),
+        Domain::Cidr { addr, .. } => (addr, true),
+        Domain::Exact(_) | Domain::Wildcard(_) => return None,
+    };
+    Some((if addr.is_ipv4() { "IPv4" } else { "IPv6" }, is_cidr))
+}
+
 /// Collects entries into a set, deduplicating them as described on [`DomainSet`]. The entries
 /// are expected to be normalized, as [`Domain::parse`] makes them.
+///
+/// Keeps exactly the entries that no other entry [covers](Domain::covers) (of two entries that
+/// cover each other, only possible for hand-built values, the first), without comparing every
+/// pair: a name looks its ancestors up among the wildcards, an address its enclosing prefixes
+/// among the CIDRs.
 impl FromIterator<Domain> for DomainSet {
     fn from_iter<I: IntoIterator<Item = Domain>>(iter: I) -> Self {
         let unique: BTreeSet<Domain> = iter.into_iter().collect();
+        let wildcards = Wildcards::of(&unique);
+        let networks = Networks::of(&unique);
         let kept = unique
             .iter()
-            .filter(|d| {
-                !unique.iter().any(|other| {
-                    // Drop `d` if a different entry covers it; of two entries that cover each
-                    // other (only possible for hand-built values), keep the first.
-                    other != *d && other.covers(d) && !(d.covers(other) && *d < other)
-                })
-            })
+            .filter(|d| !wildcards.cover(d) && !networks.cover(d))
             .cloned()
             .collect();
         DomainSet(kept)
+    }
+}
+
+/// The wildcards of a set, by apex, to find the ones covering a name.
+struct Wildcards<'a> {
+    /// Lowercased apex to the first wildcard with it. (Wildcards whose apexes differ only in
+    /// case, which only hand-built values do, cover each other; the first is kept.)
+    by_apex: HashMap<String, &'a Domain>,
+}
+
+impl<'a> Wildcards<'a> {
+    /// The wildcards of `set`, which is in order.
+    fn of(set: &'a BTreeSet<Domain>) -> Self {
+        let mut by_apex = HashMap::new();
+        for domain in set {
+            if let Domain::Wildcard(apex) = domain {
+                by_apex.entry(apex.to_ascii_lowercase()).or_insert(domain);
+            }
+        }
+        Wildcards { by_apex }
+    }
+
+    /// Whether a wildcard other than `domain` covers it.
+    fn cover(&self, domain: &Domain) -> bool {
+        let (Domain::Exact(name) | Domain::Wildcard(name)) = domain else {
+            return false;
+        };
+        let name = name.to_ascii_lowercase();
+        let mut apexes = at_and_above(&name);
+        apexes.any(|apex| self.by_apex.get(apex).is_some_and(|w| *w != domain))
+    }
+}
+
+/// `name` and every name it is below, as [`Domain::covers`] sees them: `a.b.c`, `b.c`, `c`.
+fn at_and_above(name: &str) -> impl Iterator<Item = &str> {
+    let parents = name.match_indices('.').map(|(dot, _)| &name[dot + 1..]);
+    std::iter::once(name).chain(parents)
+}
+
+/// The CIDRs of a set, by network, to find the ones covering an address or a narrower CIDR.
+struct Networks {
+    /// `(network, prefix length)` of every CIDR that covers anything: its prefix length is in
+    /// range and its address has no bits set after it.
+    nets: HashSet<(IpAddr, u8)>,
+    /// Their distinct prefix lengths, the only ones worth looking up.
+    prefix_lens: BTreeSet<u8>,
+}
+
+impl Networks {
+    /// The CIDRs of `set`.
+    fn of(set: &BTreeSet<Domain>) -> Self {
+        let nets: HashSet<(IpAddr, u8)> = set
+            .iter()
+            .filter_map(|d| match *d {
+                Domain::Cidr { addr, prefix_len }
+                    if prefix_len <= max_prefix(addr) && network_of(addr, prefix_len) == addr =>
+                {
+                    Some((addr, prefix_len))
+                }
+                _ => None,
+            })
+            .collect();
+        let prefix_lens = nets.iter().map(|&(_, len)| len).collect();
+        Networks { nets, prefix_lens }
+    }
+
+    /// Whether a CIDR other than `domain` covers it. (An address covers a CIDR only when that
+    /// is the same single address, and then the CIDR, which sorts first, is kept.)
+    fn cover(&self, domain: &Domain) -> bool {
+        let (addr, len, is_cidr) = match *domain {
+            Domain::Ip(ip) => (ip, max_prefix(ip), false),
+            Domain::Cidr { addr, prefix_len } => (addr, prefix_len, true),
+            Domain::Exact(_) | Domain::Wildcard(_) => return false,
+        };
+        let max = len.min(max_prefix(addr));
+        self.prefix_lens.range(..=max).any(|&prefix_len| {
+            let net = (network_of(addr, prefix_len), prefix_len);
+            let is_itself = is_cidr && net == (addr, len);
+            !is_itself && self.nets.contains(&net)
+        })
     }
 }
 

@@ -71,6 +71,79 @@ pub enum SpecError {
         error: std::io::Error,
     },
 
+    /// A job spec larger than [`MAX_SPEC_BYTES`](super::MAX_SPEC_BYTES).
+    #[error("{origin} is larger than {limit} bytes, the most a job spec may have")]
+    TooLarge {
+        /// `job spec` or `job spec PATH`.
+        origin: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
+
+    /// A job spec whose `[` and `{` nest deeper than
+    /// [`MAX_SPEC_NESTING`](super::MAX_SPEC_NESTING).
+    #[error(
+        "{origin} nests '[' and '{{' more than {limit} levels deep (at line {line}), more than \
+         a job spec needs"
+    )]
+    TooDeep {
+        /// `job spec` or `job spec PATH`.
+        origin: String,
+        /// The line of the first bracket past the limit.
+        line: usize,
+        /// The deepest nesting accepted.
+        limit: usize,
+    },
+
+    /// More `Domains` entries than [`MAX_DOMAINS`](super::MAX_DOMAINS).
+    #[error("{count} Domains entries were given; at most {limit} are accepted")]
+    TooManyDomains {
+        /// How many entries were given.
+        count: usize,
+        /// The most accepted.
+        limit: usize,
+    },
+
+    /// More IP addresses of one family than the kernel's allowlist has room for (see
+    /// [`MAX_SPEC_ADDRESSES`](super::MAX_SPEC_ADDRESSES)).
+    #[error(
+        "the allowlist holds at most {limit} {family} addresses; the spec has {count}; give \
+         ranges of addresses as CIDRs instead"
+    )]
+    TooManyAddresses {
+        /// `IPv4` or `IPv6`.
+        family: &'static str,
+        /// How many addresses of that family the spec has, after deduplication.
+        count: usize,
+        /// The most accepted.
+        limit: usize,
+    },
+
+    /// More CIDRs of one family than the kernel's allowlist has room for (see
+    /// [`MAX_SPEC_CIDRS`](super::MAX_SPEC_CIDRS)).
+    #[error(
+        "the allowlist holds at most {limit} {family} CIDRs; the spec has {count}; merge them \
+         into fewer, broader CIDRs"
+    )]
+    TooManyCidrs {
+        /// `IPv4` or `IPv6`.
+        family: &'static str,
+        /// How many CIDRs of that family the spec has, after deduplication.
+        count: usize,
+        /// The most accepted.
+        limit: usize,
+    },
+
+    /// More distinct HTTP ports than the kernel programs have room for
+    /// ([`MAX_HTTP_PORTS`](enforcer_common::MAX_HTTP_PORTS)).
+    #[error("at most {limit} HTTP ports can be allowed, got {count}")]
+    TooManyHttpPorts {
+        /// How many distinct ports were given.
+        count: usize,
+        /// The most accepted.
+        limit: usize,
+    },
+
     /// A job spec is not well-formed JSON or YAML, or does not have the expected shape.
     #[error("{origin} is not valid {format}: {message}")]
     Parse {

@@ -1,6 +1,7 @@
 //! Unit tests of the network spec model.
 
 use std::net::IpAddr;
+use std::path::Path;
 
 use super::*;
 
@@ -707,5 +708,379 @@ fn messages() {
         err.to_string()
             .starts_with("Domains are only allowed with Type HTTP"),
         "{err}"
+    );
+}
+
+/// The deduplication rule as first written, comparing every pair: the reference that
+/// [`DomainSet`]'s `FromIterator` must agree with.
+fn dedup_pairwise(entries: &[Domain]) -> Vec<Domain> {
+    let unique: std::collections::BTreeSet<&Domain> = entries.iter().collect();
+    unique
+        .iter()
+        .filter(|d| {
+            !unique
+                .iter()
+                .any(|other| other != *d && other.covers(d) && !(d.covers(other) && *d < other))
+        })
+        .map(|d| (*d).clone())
+        .collect()
+}
+
+/// A deterministic pseudo-random number generator (xorshift64).
+struct Rng(u64);
+
+impl Rng {
+    /// A number below `n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    /// One of `items`.
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// One entry from a small space, so that entries often cover each other; some are hand-built
+/// values that [`Domain::parse`] never makes (uppercase, host bits, prefix out of range).
+fn random_entry(rng: &mut Rng) -> Domain {
+    let name = |rng: &mut Rng| {
+        let depth = 1 + rng.below(3);
+        let labels: Vec<&str> = (0..depth).map(|_| rng.pick(&["a", "b", "A"])).collect();
+        format!(
+            "{}.{}",
+            labels.join("."),
+            rng.pick(&["x.com", "X.com", "com"])
+        )
+    };
+    let v4 = |rng: &mut Rng| IpAddr::from([10, 0, rng.below(2) as u8, rng.below(8) as u8]);
+    let v6 = |rng: &mut Rng| {
+        IpAddr::from([
+            0xfd00,
+            0,
+            0,
+            0,
+            0,
+            0,
+            rng.below(2) as u16,
+            rng.below(8) as u16,
+        ])
+    };
+    match rng.below(8) {
+        0 | 1 => Domain::Exact(name(rng)),
+        2 | 3 => Domain::Wildcard(name(rng)),
+        4 => Domain::Ip(v4(rng)),
+        5 => Domain::Ip(v6(rng)),
+        6 => {
+            let prefix_len = 20 + rng.below(16) as u8;
+            let addr = v4(rng);
+            let aligned = rng.below(4) != 0 && prefix_len <= 32;
+            let addr = if aligned {
+                domain::network_of(addr, prefix_len)
+            } else {
+                addr
+            };
+            Domain::Cidr { addr, prefix_len }
+        }
+        _ => {
+            let prefix_len = 108 + rng.below(24) as u8;
+            let addr = v6(rng);
+            let aligned = rng.below(4) != 0 && prefix_len <= 128;
+            let addr = if aligned {
+                domain::network_of(addr, prefix_len)
+            } else {
+                addr
+            };
+            Domain::Cidr { addr, prefix_len }
+        }
+    }
+}
+
+#[test]
+fn dedup_agrees_with_pairwise_rule() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for round in 0..2_000 {
+        let len = rng.below(40) as usize;
+        let entries: Vec<Domain> = (0..len).map(|_| random_entry(&mut rng)).collect();
+        let set: DomainSet = entries.iter().cloned().collect();
+        assert_eq!(
+            set.as_slice(),
+            dedup_pairwise(&entries),
+            "round {round}: {entries:?}"
+        );
+    }
+    // Parsed entries, the usual case.
+    let parsed = DomainSet::parse(&[
+        "b.a.x.com",
+        ".a.x.com",
+        "a.x.com",
+        ".x.com",
+        "ax.com",
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.3",
+        "11.0.0.0/32",
+        "::/0",
+        "fd00::1",
+    ])
+    .unwrap();
+    let entries: Vec<Domain> = parsed.iter().cloned().collect();
+    assert_eq!(parsed.as_slice(), dedup_pairwise(&entries));
+    assert_eq!(
+        parsed.to_string(),
+        "ax.com, .x.com, 10.0.0.0/8, 11.0.0.0, ::/0"
+    );
+}
+
+#[test]
+fn dedup_scales_to_many_entries() {
+    // 100 wildcards `.zK.example.com` and 199,900 names `hI.zJ.example.com`, J = I mod 1000:
+    // the wildcards cover the 19,900 names whose J is below 100.
+    let names: Vec<String> = (0..200_000)
+        .map(|i| match i {
+            0..100 => format!(".z{i}.example.com"),
+            _ => format!("h{i}.z{}.example.com", i % 1000),
+        })
+        .collect();
+    let set = DomainSet::parse(&names).unwrap();
+    assert_eq!(set.len(), 100 + 199_900 - 19_900);
+    assert!(set.matches_name("h199999.z999.example.com"));
+    assert!(set.matches_name("anything.z42.example.com"));
+    assert!(!set.matches_name("h1.z100.example.com"));
+
+    // 100,000 IPv4 addresses and a /16 that covers 34,464 of them.
+    let mut addrs: Vec<String> = (0..100_000).map(nth_v4).collect();
+    addrs.push("10.1.0.0/16".to_owned());
+    let set = DomainSet::parse(&addrs).unwrap();
+    assert_eq!(set.len(), 65_536 + 1);
+    assert!(set.matches_ip("10.1.134.159".parse().unwrap()));
+    assert!(!set.matches_ip("10.2.0.0".parse().unwrap()));
+}
+
+/// A job spec of one task with Type None and `filler` as the value of an ignored key, in
+/// JSON (`{...}`) or in YAML flow style.
+fn job_with(filler: &str, json: bool) -> String {
+    if json {
+        format!(r#"{{"Tasks": [{{"Name": "t", "X": {filler}, "Network": {{"Type": "None"}}}}]}}"#)
+    } else {
+        format!("Tasks: [{{Name: t, X: {filler}, Network: {{Type: None}}}}]")
+    }
+}
+
+/// `n` nested lists.
+fn nested(n: usize) -> String {
+    format!("{}{}", "[".repeat(n), "]".repeat(n))
+}
+
+#[test]
+fn job_spec_size_limit() {
+    // Padded with a YAML comment to exactly the limit: accepted; one byte more: refused.
+    let job = "Tasks: [{Name: t}]\n#";
+    let at_limit = format!("{job}{}", "x".repeat(MAX_SPEC_BYTES - job.len()));
+    assert_eq!(at_limit.len(), MAX_SPEC_BYTES);
+    NetworkSpec::from_job_str(&at_limit, None).unwrap();
+    let over = format!("{at_limit}x");
+    let err = NetworkSpec::from_job_str(&over, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SpecError::TooLarge {
+                limit: MAX_SPEC_BYTES,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "job spec is larger than 1048576 bytes, the most a job spec may have"
+    );
+
+    // A file is read no further than one byte past the limit: /dev/zero never ends.
+    let err = NetworkSpec::from_job_file(Path::new("/dev/zero"), None).unwrap_err();
+    assert!(matches!(err, SpecError::TooLarge { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("job spec /dev/zero is larger than"),
+        "{err}"
+    );
+
+    // Too large even when the limit cuts a character in two.
+    let dir = std::env::temp_dir().join(format!("enforcer-spec-size-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.yaml");
+    std::fs::write(&file, "é".repeat(MAX_SPEC_BYTES / 2 + 1)).unwrap();
+    let err = NetworkSpec::from_job_file(&file, None).unwrap_err();
+    assert!(matches!(err, SpecError::TooLarge { .. }), "{err}");
+    std::fs::write(&file, &at_limit).unwrap();
+    NetworkSpec::from_job_file(&file, None).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn job_spec_nesting_limit() {
+    let none = NetworkSpec::new::<&str>(NetworkType::None, &[]).unwrap();
+    // The task list and the task take 2 levels in YAML, 3 with JSON's outer `{`.
+    for (json, around) in [(true, 3), (false, 2)] {
+        let deepest = job_with(&nested(MAX_SPEC_NESTING - around), json);
+        assert_eq!(NetworkSpec::from_job_str(&deepest, None).unwrap(), none);
+        let too_deep = job_with(&nested(MAX_SPEC_NESTING - around + 1), json);
+        let err = NetworkSpec::from_job_str(&too_deep, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SpecError::TooDeep {
+                    line: 1,
+                    limit: MAX_SPEC_NESTING,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    // A file of nothing but `[`, refused before the parser sees it.
+    let err = NetworkSpec::from_job_str(&"[".repeat(MAX_SPEC_BYTES), None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "job spec nests '[' and '{' more than 64 levels deep (at line 1), more than a job spec \
+         needs"
+    );
+    let err = NetworkSpec::from_job_str(&format!("\n\n{}", "{".repeat(100)), None).unwrap_err();
+    assert!(matches!(err, SpecError::TooDeep { line: 3, .. }), "{err}");
+
+    // Brackets in quoted strings and comments do not count.
+    let brackets = "[{".repeat(100);
+    let name = format!(r#""{brackets} \" {brackets}""#);
+    let spec = NetworkSpec::from_job_str(&job_with(&name, true), None).unwrap();
+    assert_eq!(spec, none);
+    for filler in [
+        format!("'{brackets}'"),
+        format!("'it''s {brackets}'"),
+        format!("\"{brackets} \\\" {brackets}\""),
+        format!("don't # {brackets}\n"),
+    ] {
+        let job = job_with(&filler, false);
+        assert_eq!(
+            NetworkSpec::from_job_str(&job, None).unwrap(),
+            none,
+            "{job}"
+        );
+    }
+}
+
+#[test]
+fn domain_count_limit() {
+    // Entries are counted before they are parsed or deduplicated.
+    let many = vec!["a.com"; MAX_DOMAINS];
+    assert_eq!(
+        NetworkSpec::new(NetworkType::Http, &many)
+            .unwrap()
+            .domains
+            .len(),
+        1
+    );
+    let too_many = vec!["not valid"; MAX_DOMAINS + 1];
+    let err = NetworkSpec::new(NetworkType::Http, &too_many).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SpecError::TooManyDomains {
+                count: 65_537,
+                limit: 65_536
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "65537 Domains entries were given; at most 65536 are accepted"
+    );
+
+    let job = format!(
+        "Tasks: [{{Name: t, Network: {{Type: HTTP, Domains: [{}]}}}}]",
+        too_many.join(",")
+    );
+    let err = NetworkSpec::from_job_str(&job, None).unwrap_err();
+    match &err {
+        SpecError::InTask { error, .. } => {
+            assert!(matches!(**error, SpecError::TooManyDomains { .. }), "{err}")
+        }
+        _ => panic!("{err}"),
+    }
+}
+
+/// The `i`-th of many distinct IPv4 addresses.
+fn nth_v4(i: usize) -> String {
+    std::net::Ipv4Addr::from(0x0a00_0000 + i as u32).to_string()
+}
+
+/// Checks that a spec of `limit` distinct entries `entry(0)`, `entry(1)`... (the capacity of
+/// the allowlist for `family` and `what`) is accepted, even with a duplicate, and that one more
+/// is refused.
+fn assert_capacity(entry: fn(usize) -> String, family: &str, what: &str, limit: usize) {
+    let mut domains: Vec<String> = (0..limit).map(entry).collect();
+    domains.push(entry(0));
+    let spec = NetworkSpec::new(NetworkType::Http, &domains).unwrap();
+    assert_eq!(spec.domains.len(), limit);
+
+    domains.push(entry(limit));
+    let err = NetworkSpec::new(NetworkType::Http, &domains).unwrap_err();
+    let counted = match err {
+        SpecError::TooManyAddresses {
+            family,
+            count,
+            limit,
+        } if what == "addresses" => (family, count, limit),
+        SpecError::TooManyCidrs {
+            family,
+            count,
+            limit,
+        } if what == "CIDRs" => (family, count, limit),
+        ref other => panic!("{family} {what}: {other}"),
+    };
+    assert_eq!(counted, (family, limit + 1, limit));
+    let expected = format!(
+        "the allowlist holds at most {limit} {family} {what}; the spec has {}",
+        limit + 1
+    );
+    assert!(err.to_string().starts_with(&expected), "{err}");
+}
+
+#[test]
+fn allowlist_capacity() {
+    assert_eq!((MAX_SPEC_ADDRESSES, MAX_SPEC_CIDRS), (64_512, 4_096));
+    assert_capacity(nth_v4, "IPv4", "addresses", MAX_SPEC_ADDRESSES);
+    let v6 = |i| format!("2001:db8::{i:x}");
+    assert_capacity(v6, "IPv6", "addresses", MAX_SPEC_ADDRESSES);
+    let v4_net = |i| format!("{}/24", nth_v4(i * 256));
+    assert_capacity(v4_net, "IPv4", "CIDRs", MAX_SPEC_CIDRS);
+    let v6_net = |i| format!("2001:db8:{i:x}::/48");
+    assert_capacity(v6_net, "IPv6", "CIDRs", MAX_SPEC_CIDRS);
+
+    // Addresses that a CIDR covers do not count.
+    let mut domains: Vec<String> = (0..=MAX_SPEC_ADDRESSES).map(nth_v4).collect();
+    domains.push("10.0.0.0/24".to_owned());
+    NetworkSpec::new(NetworkType::Http, &domains).unwrap();
+}
+
+#[test]
+fn http_port_limit() {
+    assert_eq!(http_ports(&[443, 80, 443]).unwrap(), [80, 443]);
+    assert_eq!(http_ports(&[]).unwrap(), [0u16; 0]);
+    let eight: Vec<u16> = (1..=8).rev().chain(1..=8).collect();
+    assert_eq!(http_ports(&eight).unwrap(), (1..=8).collect::<Vec<u16>>());
+    let nine: Vec<u16> = (1..=9).collect();
+    let err = http_ports(&nine).unwrap_err();
+    assert!(
+        matches!(err, SpecError::TooManyHttpPorts { count: 9, limit: 8 }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "at most 8 HTTP ports can be allowed, got 9"
     );
 }
