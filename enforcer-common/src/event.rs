@@ -10,6 +10,7 @@ pub enum Hook {
     Sendmsg6 = 4,
     SockCreate = 5,
     Egress = 6,
+    Setsockopt = 7,
 }
 
 impl Hook {
@@ -22,6 +23,7 @@ impl Hook {
             4 => Hook::Sendmsg6,
             5 => Hook::SockCreate,
             6 => Hook::Egress,
+            7 => Hook::Setsockopt,
             _ => return None,
         })
     }
@@ -35,7 +37,14 @@ impl Hook {
             Hook::Sendmsg6 => "sendmsg6",
             Hook::SockCreate => "sock_create",
             Hook::Egress => "egress",
+            Hook::Setsockopt => "setsockopt",
         }
+    }
+
+    /// Whether its events name a destination: hooks judging a socket rather than a flow
+    /// report only the family.
+    pub fn has_destination(self) -> bool {
+        !matches!(self, Hook::SockCreate | Hook::Setsockopt)
     }
 }
 
@@ -53,7 +62,8 @@ pub struct DenyEvent {
     pub hook: u8,
     /// A [`crate::Reason`].
     pub reason: u8,
-    /// 4 or 6 (for a socket refused at creation: its family; the address is zero).
+    /// 4 or 6 (for a socket refused at creation: its family; for a refused socket option:
+    /// the family of its level; the address is then zero).
     pub family: u8,
     /// IP protocol number ([`crate::proto`]).
     pub protocol: u8,
@@ -75,10 +85,12 @@ pub enum Counter {
     SocketsDenied = 6,
     /// Denial events that found the ring buffer full.
     EventsLost = 7,
+    /// Socket options refused (multicast membership).
+    SockoptDenied = 8,
 }
 
 /// Number of [`Counter`] slots.
-pub const COUNTER_SLOTS: u32 = 8;
+pub const COUNTER_SLOTS: u32 = 9;
 
 impl Counter {
     /// Every counter, in slot order.
@@ -91,6 +103,7 @@ impl Counter {
         Counter::PacketsDenied,
         Counter::SocketsDenied,
         Counter::EventsLost,
+        Counter::SockoptDenied,
     ];
 
     /// A stable snake_case name for logs and metrics.
@@ -104,6 +117,7 @@ impl Counter {
             Counter::PacketsDenied => "packets_denied",
             Counter::SocketsDenied => "sockets_denied",
             Counter::EventsLost => "events_lost",
+            Counter::SockoptDenied => "sockopt_denied",
         }
     }
 }

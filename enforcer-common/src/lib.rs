@@ -6,9 +6,11 @@
 
 pub mod event;
 pub mod policy;
+pub mod sockopt;
 
 pub use event::{Counter, DenyEvent, Hook, COUNTER_SLOTS};
 pub use policy::{judge, Addr, AddressBook, Flow, Mode, Reason, TaskConfig, MAX_HTTP_PORTS};
+pub use sockopt::refuses_sockopt;
 
 /// IP protocol numbers the programs look at.
 pub mod proto {

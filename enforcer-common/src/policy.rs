@@ -165,6 +165,8 @@ pub enum Reason {
     PingSocket = 8,
     /// DNS to a resolver other than the task's upstream.
     ResolverNotAllowed = 9,
+    /// Joining a multicast or anycast group (the kernel would announce it on the link).
+    MulticastMembership = 10,
 }
 
 impl Reason {
@@ -180,6 +182,7 @@ impl Reason {
             7 => Reason::RawSocket,
             8 => Reason::PingSocket,
             9 => Reason::ResolverNotAllowed,
+            10 => Reason::MulticastMembership,
             _ => return None,
         })
     }
@@ -196,6 +199,7 @@ impl Reason {
             Reason::RawSocket => "raw-socket",
             Reason::PingSocket => "ping-socket",
             Reason::ResolverNotAllowed => "resolver-not-allowed",
+            Reason::MulticastMembership => "multicast-membership",
         }
     }
 }

@@ -13,11 +13,14 @@ mod report;
 use aya_ebpf::{
     bindings::bpf_sock_addr,
     helpers::generated::{bpf_get_current_cgroup_id, bpf_skb_cgroup_id},
-    macros::{cgroup_skb, cgroup_sock, cgroup_sock_addr},
-    programs::{SkBuffContext, SockAddrContext, SockContext},
+    macros::{cgroup_skb, cgroup_sock, cgroup_sock_addr, cgroup_sockopt},
+    programs::{SkBuffContext, SockAddrContext, SockContext, SockoptContext},
 };
 use aya_log_ebpf::debug;
-use enforcer_common::{judge, proto, Addr, Counter, Flow, Hook, Mode, Reason, TaskConfig};
+use enforcer_common::{
+    judge, proto, refuses_sockopt, sockopt::SOL_IPV6, Addr, Counter, Flow, Hook, Mode, Reason,
+    TaskConfig,
+};
 
 use maps::TaskMaps;
 use report::{count, current_sender, report, Sender};
@@ -140,22 +143,57 @@ pub fn sock_create(ctx: SockContext) -> i32 {
         return ALLOW;
     };
     count(Counter::SocketsDenied);
-    let flow = Flow {
-        addr: if family == AF_INET6 {
+    let protocol = if reason == Reason::RawSocket {
+        proto::RAW
+    } else {
+        protocol as u8
+    };
+    let flow = no_destination(family == AF_INET6, protocol);
+    report(Hook::SockCreate, reason, &flow, &current_sender());
+    REFUSE
+}
+
+/// setsockopt(): no multicast or anycast membership outside Full. The kernel announces a
+/// membership (IGMP, MLD) from timers with no owning socket, which egress never judges.
+#[cgroup_sockopt(setsockopt)]
+pub fn setsockopt(ctx: SockoptContext) -> i32 {
+    let cfg = config();
+    if let Mode::Full = Mode::from_raw(cfg.mode) {
+        return ALLOW;
+    }
+    let opt = ctx.sockopt;
+    // SAFETY: ctx fields of bpf_sockopt readable at setsockopt.
+    let (level, optname) = unsafe { ((*opt).level, (*opt).optname) };
+    if !refuses_sockopt(level, optname) {
+        // Left alone (optlen untouched): the kernel handles the option as if we were not here.
+        return ALLOW;
+    }
+    count(Counter::SockoptDenied);
+    // SAFETY: `sk` of a setsockopt context is a valid socket, never null.
+    let protocol = unsafe { (*(*opt).__bindgen_anon_1.sk).protocol } as u8;
+    let flow = no_destination(level == SOL_IPV6, protocol);
+    report(
+        Hook::Setsockopt,
+        Reason::MulticastMembership,
+        &flow,
+        &current_sender(),
+    );
+    REFUSE
+}
+
+/// The flow of a refusal that judged a socket, not a destination: family and protocol only.
+#[inline(always)]
+fn no_destination(v6: bool, protocol: u8) -> Flow {
+    Flow {
+        addr: if v6 {
             Addr::from_v6([0; 16])
         } else {
             Addr::v4([0; 4])
         },
         port: 0,
         has_port: false,
-        protocol: if reason == Reason::RawSocket {
-            proto::RAW
-        } else {
-            protocol as u8
-        },
-    };
-    report(Hook::SockCreate, reason, &flow, &current_sender());
-    REFUSE
+        protocol,
+    }
 }
 
 /// Every packet the task's sockets send: the backstop behind the sock_addr hooks.

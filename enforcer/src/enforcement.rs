@@ -2,15 +2,16 @@
 //! to the task's cgroup and pins links and maps, so enforcement outlives this process.
 
 use std::{
+    borrow::Borrow,
     fs,
     net::IpAddr,
-    os::fd::AsFd,
+    os::fd::{AsFd, BorrowedFd},
     path::{Path, PathBuf},
 };
 
 use aya::{
     include_bytes_aligned,
-    maps::{lpm_trie::Key, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
         CgroupAttachMode, CgroupSkbAttachType, Program,
@@ -29,14 +30,18 @@ use crate::{
 static EBPF_OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforcer-ebpf.o"));
 
 /// Every program, in the order they are attached.
-const PROGRAMS: [&str; 6] = [
+const PROGRAMS: [&str; 7] = [
     "sock_create",
+    "setsockopt",
     "connect4",
     "connect6",
     "sendmsg4",
     "sendmsg6",
     "egress",
 ];
+
+/// The per-CPU counters map, one slot per [`Counter`].
+const COUNTERS: &str = "COUNTERS";
 
 /// Maps pinned next to the links, for tools that change a running task's policy.
 const PINNED_MAPS: [&str; 7] = [
@@ -46,8 +51,11 @@ const PINNED_MAPS: [&str; 7] = [
     "ALLOW_NETS_V6",
     "DNS_V4",
     "DNS_V6",
-    "COUNTERS",
+    COUNTERS,
 ];
+
+/// The `log` target of the kernel programs' aya-log lines (their crate name).
+const KERNEL_LOG_TARGET: &str = "enforcer_ebpf";
 
 /// An address or CIDR a task may reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -91,6 +99,16 @@ pub struct TaskPolicy {
 }
 
 impl TaskPolicy {
+    /// A policy with nothing to allow: None, or Full (which needs no list).
+    pub fn without_allowlist(mode: Mode) -> TaskPolicy {
+        TaskPolicy {
+            mode,
+            http_ports: Vec::new(),
+            allowed: Vec::new(),
+            dns_servers: Vec::new(),
+        }
+    }
+
     fn kernel_config(&self, host_netns_cookie: u64) -> Result<TaskConfig> {
         if self.http_ports.len() > MAX_HTTP_PORTS {
             return Err(Error::Usage(format!(
@@ -133,8 +151,11 @@ impl Enforcement {
     pub fn attach(cgroup: &Path, policy: &TaskPolicy, pin_dir: &Path) -> Result<Enforcement> {
         let cookie = node::netns_cookie().map_err(Error::io("reading netns cookie of", "/"))?;
         let config = policy.kernel_config(cookie)?;
+        let log_level = kernel_log_level();
         let mut ebpf = EbpfLoader::new()
             .override_global("TASK_CONFIG", &config, true)
+            // Absent only if the programs log nothing at all.
+            .override_global(aya_log::LEVEL, &log_level, false)
             .load(EBPF_OBJECT)?;
         // Kept alive from here on: dropping it closes the log map the programs use.
         let logger = EbpfLogger::init(&mut ebpf).ok();
@@ -152,8 +173,11 @@ impl Enforcement {
         enforcement.fill_maps(policy)?;
         crate::bpffs::create_pin_dir(pin_dir)?;
         if let Err(e) = enforcement.attach_and_pin(cgroup) {
-            // Unpinning drops the links that made it, so nothing stays attached.
-            enforcement.release()?;
+            // Unpinning drops the links that made it, so nothing stays attached. The
+            // attach error is the one worth reporting; a failed unpin is left to `gc`.
+            if let Err(cleanup) = enforcement.release() {
+                tracing::warn!(error = %cleanup, "removing the pins of a failed attach");
+            }
             return Err(e);
         }
         Ok(enforcement)
@@ -184,11 +208,8 @@ impl Enforcement {
     fn attach_and_pin(&mut self, cgroup: &Path) -> Result<()> {
         let cgroup_dir = fs::File::open(cgroup).map_err(Error::io("opening cgroup", cgroup))?;
         for name in PROGRAMS {
-            let link = attach_program(&mut self.ebpf, name, cgroup_dir.as_fd())?;
             let path = self.pin_dir.join(name);
-            let pinned = link
-                .pin(&path)
-                .map_err(|source| Error::Pin { path, source })?;
+            let pinned = attach_pinned(&mut self.ebpf, name, cgroup_dir.as_fd(), &path)?;
             self.links.push(pinned);
         }
         for name in PINNED_MAPS {
@@ -230,19 +251,11 @@ impl Enforcement {
 
     /// The task's counters, summed over CPUs.
     pub fn counters(&self) -> Result<Vec<(Counter, u64)>> {
-        let map = self
-            .ebpf
-            .map("COUNTERS")
-            .ok_or(Error::Missing("COUNTERS"))?;
-        let array = PerCpuArray::<_, u64>::try_from(map).map_err(map_error("COUNTERS"))?;
+        let map = self.ebpf.map(COUNTERS).ok_or(Error::Missing(COUNTERS))?;
+        let array = PerCpuArray::<_, u64>::try_from(map).map_err(map_error(COUNTERS))?;
         Counter::ALL
             .iter()
-            .map(|counter| {
-                let values = array
-                    .get(&(*counter as u32), 0)
-                    .map_err(map_error("COUNTERS"))?;
-                Ok((*counter, values.iter().sum()))
-            })
+            .map(|counter| Ok((*counter, counter_sum(&array, *counter)?)))
             .collect()
     }
 
@@ -287,6 +300,57 @@ impl Enforcement {
     }
 }
 
+/// A running task's counters, opened through their pin: for readers that don't hold the
+/// task's [`Enforcement`], such as the denial logger.
+pub struct PinnedCounters(PerCpuArray<MapData, u64>);
+
+impl PinnedCounters {
+    /// The counters pinned under `pin_dir` by [`Enforcement::attach`].
+    pub fn open(pin_dir: &Path) -> Result<PinnedCounters> {
+        let data = MapData::from_pin(pin_dir.join(COUNTERS)).map_err(map_error(COUNTERS))?;
+        let map = Map::from_map_data(data).map_err(map_error(COUNTERS))?;
+        let array = PerCpuArray::try_from(map).map_err(map_error(COUNTERS))?;
+        Ok(PinnedCounters(array))
+    }
+
+    /// One counter, summed over CPUs.
+    pub fn get(&self, counter: Counter) -> Result<u64> {
+        counter_sum(&self.0, counter)
+    }
+}
+
+fn counter_sum<T: Borrow<MapData>>(array: &PerCpuArray<T, u64>, counter: Counter) -> Result<u64> {
+    let values = array
+        .get(&(counter as u32), 0)
+        .map_err(map_error(COUNTERS))?;
+    Ok(values.iter().sum())
+}
+
+/// The most verbose level at which the kernel programs' aya-log lines would be shown, as
+/// aya-log's `AYA_LOG_LEVEL` (0: none). Frozen into the programs, it lets the verifier drop
+/// the code of the other levels: a refusal no one will read about is not formatted.
+fn kernel_log_level() -> u8 {
+    use aya_log::Level as Kernel;
+    use log::Level as User;
+    let shown = |level: User| {
+        let metadata = log::Metadata::builder()
+            .level(level)
+            .target(KERNEL_LOG_TARGET)
+            .build();
+        level <= log::max_level() && log::logger().enabled(&metadata)
+    };
+    [
+        (User::Trace, Kernel::Trace),
+        (User::Debug, Kernel::Debug),
+        (User::Info, Kernel::Info),
+        (User::Warn, Kernel::Warn),
+        (User::Error, Kernel::Error),
+    ]
+    .into_iter()
+    .find(|(user, _)| shown(*user))
+    .map_or(0, |(_, kernel)| kernel as u8)
+}
+
 fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
     move |source| Error::Map { name, source }
 }
@@ -297,16 +361,19 @@ fn load_program(ebpf: &mut Ebpf, name: &'static str) -> Result<()> {
         Program::CgroupSockAddr(p) => p.load(),
         Program::CgroupSock(p) => p.load(),
         Program::CgroupSkb(p) => p.load(),
+        Program::CgroupSockopt(p) => p.load(),
         _ => return Err(Error::Missing(name)),
     };
     result.map_err(|source| Error::Program { name, source })
 }
 
-fn attach_program(
+/// Attaches program `name` to `cgroup` with a bpf_link pinned at `path`.
+fn attach_pinned(
     ebpf: &mut Ebpf,
     name: &'static str,
-    cgroup: std::os::fd::BorrowedFd<'_>,
-) -> Result<FdLink> {
+    cgroup: BorrowedFd<'_>,
+    path: &Path,
+) -> Result<PinnedLink> {
     let program = ebpf.program_mut(name).ok_or(Error::Missing(name))?;
     let fail = |source| Error::Program { name, source };
     let link: FdLink = match program {
@@ -317,6 +384,10 @@ fn attach_program(
         Program::CgroupSock(p) => {
             let id = p.attach(cgroup, CgroupAttachMode::Single).map_err(fail)?;
             into_fd_link(name, p.take_link(id).map_err(fail)?)?
+        }
+        Program::CgroupSockopt(p) => {
+            let program = p.fd().map_err(fail)?.as_fd();
+            return sockopt_link::attach_pinned(name, program, cgroup, path);
         }
         Program::CgroupSkb(p) => {
             let id = p
@@ -330,7 +401,111 @@ fn attach_program(
         }
         _ => return Err(Error::Missing(name)),
     };
-    Ok(link)
+    link.pin(path).map_err(|source| Error::Pin {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// aya 0.14 attaches a cgroup_sockopt program but can't hand its link out to be pinned (no
+/// `FdLink` conversion), so that link is created and pinned with bpf(2) directly, then
+/// opened through its pin like the others.
+mod sockopt_link {
+    use std::{
+        ffi::CString,
+        io,
+        os::{
+            fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+            unix::ffi::OsStrExt,
+        },
+        path::Path,
+    };
+
+    use aya::{
+        pin::PinError,
+        programs::{links::PinnedLink, ProgramError},
+        sys::SyscallError,
+    };
+
+    use crate::error::{Error, Result};
+
+    const BPF_OBJ_PIN: libc::c_long = 6;
+    const BPF_LINK_CREATE: libc::c_long = 28;
+    const BPF_CGROUP_SETSOCKOPT: u32 = 22;
+
+    /// `bpf_attr` of BPF_LINK_CREATE, zero past the fields used.
+    #[repr(C)]
+    #[derive(Default)]
+    struct LinkCreate {
+        prog_fd: u32,
+        target_fd: u32,
+        attach_type: u32,
+        flags: u32,
+        _unused: [u64; 4],
+    }
+
+    /// `bpf_attr` of BPF_OBJ_PIN.
+    #[repr(C)]
+    #[derive(Default)]
+    struct ObjPin {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+        path_fd: i32,
+        _pad: u32,
+    }
+
+    fn bpf<T>(call: &'static str, cmd: libc::c_long, attr: &mut T) -> Result<i64, SyscallError> {
+        // SAFETY: `attr` is a `bpf_attr` prefix for `cmd`, valid for the call.
+        let rc =
+            unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) };
+        if rc < 0 {
+            let io_error = io::Error::last_os_error();
+            return Err(SyscallError { call, io_error });
+        }
+        Ok(rc)
+    }
+
+    /// Attaches `program` (a setsockopt program) to `cgroup`; the link is pinned at `path`.
+    pub fn attach_pinned(
+        name: &'static str,
+        program: BorrowedFd<'_>,
+        cgroup: BorrowedFd<'_>,
+        path: &Path,
+    ) -> Result<PinnedLink> {
+        let mut create = LinkCreate {
+            prog_fd: program.as_raw_fd() as u32,
+            target_fd: cgroup.as_raw_fd() as u32,
+            attach_type: BPF_CGROUP_SETSOCKOPT,
+            ..Default::default()
+        };
+        let fd =
+            bpf("bpf_link_create", BPF_LINK_CREATE, &mut create).map_err(|e| Error::Program {
+                name,
+                source: ProgramError::SyscallError(e),
+            })?;
+        // SAFETY: a new descriptor, ours alone; closed once pinned (the pin holds the link).
+        let link = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let pin_error = |source| Error::Pin {
+            path: path.to_path_buf(),
+            source,
+        };
+        let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|error| {
+            pin_error(PinError::InvalidPinPath {
+                path: path.to_path_buf(),
+                error,
+            })
+        })?;
+        let mut pin = ObjPin {
+            pathname: c_path.as_ptr() as u64,
+            bpf_fd: link.as_raw_fd() as u32,
+            ..Default::default()
+        };
+        bpf("bpf_obj_pin", BPF_OBJ_PIN, &mut pin)
+            .map_err(|e| pin_error(PinError::SyscallError(e)))?;
+        PinnedLink::from_pin(path)
+            .map_err(|e| Error::Invalid(format!("opening pinned link {}: {e}", path.display())))
+    }
 }
 
 fn into_fd_link(
