@@ -41,6 +41,9 @@ pub enum Error {
     Resolve { name: String, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// The task's sandbox (namespaces, init) could not be set up; the task did not run.
+    #[error("sandboxing the task: {0}")]
+    Sandbox(String),
     /// A flag or argument that can't be used; nothing was created.
     #[error("{0}")]
     Usage(String),

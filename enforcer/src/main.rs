@@ -5,8 +5,8 @@ use std::{ffi::OsString, net::IpAddr, path::PathBuf, process::ExitCode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use enforcer::{
     run::{self, RunOptions, DEFAULT_HTTP_PORTS},
-    sandbox::Identity,
-    spec::{NetworkSpec, NetworkType, Resolved, ResolvedNetwork, ResolvedNetworkKind},
+    sandbox::{init, Identity},
+    spec::{self, NetworkSpec, NetworkType, Resolved, ResolvedNetwork, ResolvedNetworkKind},
 };
 
 /// Exit code when the enforcer itself fails (the task did not run), as container runtimes do.
@@ -42,6 +42,23 @@ enum Command {
     Validate(ValidateArgs),
     /// Remove what dead `enforcer run` processes left behind (their tasks are killed).
     Gc,
+    /// The task's PID 1, started by `enforcer run` inside the task's sandbox.
+    #[command(hide = true)]
+    TaskInit(TaskInitArgs),
+}
+
+#[derive(Args)]
+struct TaskInitArgs {
+    #[arg(long, requires = "gid")]
+    uid: Option<u32>,
+    #[arg(long, requires = "uid")]
+    gid: Option<u32>,
+    #[arg(long)]
+    restrict_network: bool,
+    #[arg(long)]
+    events_fd: i32,
+    #[arg(last = true, required = true)]
+    command: Vec<OsString>,
 }
 
 #[derive(Args)]
@@ -95,15 +112,13 @@ impl NetworkArgs {
         Ok(spec.resolve(self.default_network))
     }
 
-    /// The HTTP ports, sorted and deduplicated; 80 and 443 when none were given.
-    fn http_ports(&self) -> Vec<u16> {
+    /// The HTTP ports, sorted and deduplicated; 80 and 443 when none were given. More than
+    /// the kernel programs hold is an error, for `validate` as for `run`.
+    fn http_ports(&self) -> Result<Vec<u16>, String> {
         if self.http_ports.is_empty() {
-            return DEFAULT_HTTP_PORTS.to_vec();
+            return Ok(DEFAULT_HTTP_PORTS.to_vec());
         }
-        let mut ports = self.http_ports.clone();
-        ports.sort_unstable();
-        ports.dedup();
-        ports
+        spec::http_ports(&self.http_ports).map_err(|e| e.to_string())
     }
 }
 
@@ -145,6 +160,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_command(args),
         Command::Validate(args) => validate_command(args),
         Command::Gc => gc_command(),
+        Command::TaskInit(args) => task_init_command(args),
     }
 }
 
@@ -179,7 +195,10 @@ fn run_command(args: RunArgs) -> ExitCode {
     };
     let options = RunOptions {
         network: resolved.network,
-        http_ports: args.network.http_ports(),
+        http_ports: match args.network.http_ports() {
+            Ok(ports) => ports,
+            Err(e) => return fail(EXIT_INVALID, e),
+        },
         upstream: args.upstream,
         cgroup_parent: args.cgroup_parent,
         task_id: args.task_id,
@@ -208,7 +227,10 @@ fn validate_command(args: ValidateArgs) -> ExitCode {
         Ok(resolved) => resolved,
         Err(e) => return fail(EXIT_INVALID, e),
     };
-    let ports = args.network.http_ports();
+    let ports = match args.network.http_ports() {
+        Ok(ports) => ports,
+        Err(e) => return fail(EXIT_INVALID, e),
+    };
     println!("{}", describe(&resolved.network, &ports));
     for note in &resolved.notes {
         println!("note: {note}");
@@ -239,6 +261,20 @@ fn describe(network: &ResolvedNetwork, ports: &[u16]) -> String {
             )
         }
     }
+}
+
+fn task_init_command(args: TaskInitArgs) -> ExitCode {
+    let identity = args
+        .uid
+        .zip(args.gid)
+        .map(|(uid, gid)| Identity { uid, gid });
+    let status = init::main(init::InitOptions {
+        identity,
+        restrict_network: args.restrict_network,
+        events_fd: args.events_fd,
+        command: args.command,
+    });
+    ExitCode::from(status as u8)
 }
 
 fn gc_command() -> ExitCode {

@@ -1,8 +1,15 @@
 //! `enforcer run`: one task, enforced from its first instruction to its last process.
 
 use std::{
-    ffi::OsString, net::IpAddr, os::unix::process::ExitStatusExt, path::PathBuf,
-    process::ExitStatus, time::Duration,
+    ffi::OsString,
+    net::IpAddr,
+    os::{
+        fd::{AsFd, FromRawFd, OwnedFd},
+        unix::process::ExitStatusExt,
+    },
+    path::PathBuf,
+    process::ExitStatus,
+    time::Duration,
 };
 
 use enforcer_common::Mode;
@@ -16,8 +23,8 @@ use crate::{
     cgroup::{cgroup2_mount, TaskCgroup},
     enforcement::{Enforcement, TaskPolicy},
     error::{Error, Result},
-    events, gc, node, paths, pump, resolve, sandbox,
-    sandbox::Identity,
+    events, gc, node, paths, pump, resolve,
+    sandbox::{self, Confinement, Identity},
     spec::ResolvedNetwork,
     state::RunState,
 };
@@ -46,15 +53,9 @@ pub async fn task_policy(
     http_ports: &[u16],
     upstream: &[IpAddr],
 ) -> Result<TaskPolicy> {
-    let closed = |mode| TaskPolicy {
-        mode,
-        http_ports: Vec::new(),
-        allowed: Vec::new(),
-        dns_servers: Vec::new(),
-    };
     match network {
-        ResolvedNetwork::None => Ok(closed(Mode::None)),
-        ResolvedNetwork::Full => Ok(closed(Mode::Full)),
+        ResolvedNetwork::None => Ok(TaskPolicy::without_allowlist(Mode::None)),
+        ResolvedNetwork::Full => Ok(TaskPolicy::without_allowlist(Mode::Full)),
         ResolvedNetwork::Http(domains) => {
             let dns_servers = resolve::upstream_servers(upstream)?;
             let (allowed, resolutions) = resolve::allowed_networks(domains, &dns_servers).await?;
@@ -103,13 +104,12 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
     let cgroup = match TaskCgroup::create(&parent, &task_id) {
         Ok(cgroup) => cgroup,
         Err(e) => {
-            state.remove()?;
+            log_cleanup_failure(&task_id, state.remove());
             return Err(e);
         }
     };
     if let Err(e) = cgroup.inode().and_then(|inode| state.record_cgroup(inode)) {
-        cgroup.remove()?;
-        state.remove()?;
+        log_cleanup_failure(&task_id, cgroup.remove().and_then(|()| state.remove()));
         return Err(e);
     }
     let result = run_in_cgroup(&options, &policy, &cgroup, &task_id).await;
@@ -130,7 +130,7 @@ async fn run_in_cgroup(
     let mut enforcement = match Enforcement::attach(cgroup.path(), policy, &pin_dir) {
         Ok(enforcement) => enforcement,
         Err(e) => {
-            cgroup.remove()?;
+            log_cleanup_failure(task_id, cgroup.remove());
             return Err(e);
         }
     };
@@ -154,7 +154,7 @@ async fn run_in_cgroup(
         .take_logger()
         .map(|logger| tokio::spawn(pump::drain_until_stopped(logger, stop_rx, |l| l.flush())));
 
-    let status = spawn_and_wait(options, cgroup).await;
+    let status = spawn_and_wait(options, cgroup, task_id).await;
 
     // Whatever the task left behind dies, and its cgroup goes (which only an empty cgroup
     // can), before anything is detached.
@@ -173,7 +173,17 @@ async fn run_in_cgroup(
             .collect();
         tracing::info!(task = task_id, counters = %summary.join(" "), "task finished");
     }
-    let status = status?;
+    let status = match status {
+        Ok(status) => status,
+        Err(e) => {
+            // The task never ran. With its cgroup gone nothing is left to enforce on;
+            // otherwise the pins stay for `gc`, and the first error is the one reported.
+            if emptied.is_ok() {
+                log_cleanup_failure(task_id, enforcement.release());
+            }
+            return Err(e);
+        }
+    };
     let after_task = |source| Error::AfterTask {
         code: exit_code(status),
         source: Box::new(source),
@@ -181,6 +191,14 @@ async fn run_in_cgroup(
     emptied.map_err(after_task)?;
     enforcement.release().map_err(after_task)?;
     Ok(status)
+}
+
+/// Cleanup after a failure is logged, not returned: the failure that stopped the task is the
+/// error worth reporting, and `gc` finishes what cleanup could not.
+fn log_cleanup_failure(task_id: &str, cleanup: Result<()>) {
+    if let Err(e) = cleanup {
+        tracing::warn!(task = task_id, error = %e, "cleaning up after a failed start; `enforcer gc` will finish it");
+    }
 }
 
 /// An inet socket handed to the task on stdin, stdout or stderr was made outside its
@@ -210,14 +228,30 @@ fn refuse_inherited_inet_sockets() -> Result<()> {
     Ok(())
 }
 
-async fn spawn_and_wait(options: &RunOptions, cgroup: &TaskCgroup) -> Result<ExitStatus> {
-    let mut command = std::process::Command::new(&options.command[0]);
-    command.args(&options.command[1..]);
-    sandbox::confine(&mut command, cgroup.path(), options.identity)?;
-    let program = options.command[0].to_string_lossy().into_owned();
+async fn spawn_and_wait(
+    options: &RunOptions,
+    cgroup: &TaskCgroup,
+    task_id: &str,
+) -> Result<ExitStatus> {
+    let (events_read, events_write) = sandbox_events_pipe()?;
+    let confinement = Confinement {
+        identity: options.identity,
+        restrict_network: !matches!(options.network, ResolvedNetwork::Full),
+    };
+    let command = sandbox::task_command(
+        &options.command,
+        cgroup.path(),
+        &confinement,
+        events_write.as_fd(),
+    )?;
     let mut child = tokio::process::Command::from(command)
         .spawn()
-        .map_err(|e| Error::Usage(format!("cannot confine or start {program}: {e}")))?;
+        .map_err(|e| Error::Sandbox(format!("starting the task's init: {e}")))?;
+    drop(events_write);
+    let sandbox_denials = tokio::spawn(sandbox::log_sandbox_denials(
+        events_read,
+        task_id.to_string(),
+    ));
     let pid = child.id().expect("child pid before wait") as i32;
     let mut forwarders = Vec::new();
     for kind in FORWARDED_SIGNALS {
@@ -231,7 +265,23 @@ async fn spawn_and_wait(options: &RunOptions, cgroup: &TaskCgroup) -> Result<Exi
     }
     let status = child.wait().await;
     forwarders.iter().for_each(|f| f.abort());
-    status.map_err(Error::io("waiting for", program))
+    // The init wrote its last report before it exited: the pipe ends there.
+    let _ = tokio::time::timeout(Duration::from_secs(1), sandbox_denials).await;
+    status.map_err(Error::io("waiting for the task's init", "/"))
+}
+
+/// The pipe the task's init reports sandbox denials on (both ends close-on-exec; the
+/// init gets the write end at a fixed number).
+fn sandbox_events_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors that we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Error::io("creating a pipe", "/")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// Signals passed on to the task instead of ending the enforcer.

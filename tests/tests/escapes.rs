@@ -21,11 +21,30 @@ fn raw_and_packet_sockets_are_refused() {
     if !kernel_lab_available() {
         return;
     }
-    for args in [&["raw", "4"][..], &["raw", "6"], &["packet"]] {
+    for args in [&["raw", "4"][..], &["raw", "6"]] {
         assert!(run_probe(args).ok, "root outside a task can open {args:?}");
         for mode in MODES {
             refused_at_once(&probe_task(mode, args));
         }
+    }
+    // Packet sockets are not inet: the sandbox's seccomp filter refuses the family (and
+    // without it, the missing CAP_NET_RAW would).
+    assert!(
+        run_probe(&["packet"]).ok,
+        "root outside a task can open packet"
+    );
+    for mode in MODES {
+        let outcome = probe_task(mode, &["packet"]);
+        let result = outcome.probe();
+        assert_eq!(result.errno, Some(libc::EAFNOSUPPORT), "{result:?}");
+        assert!(
+            outcome
+                .denials
+                .iter()
+                .any(|d| d.reason == "socket-family" && d.protocol == "af-packet"),
+            "{:#?}",
+            outcome.denials
+        );
     }
 }
 

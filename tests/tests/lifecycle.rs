@@ -34,23 +34,24 @@ fn leftovers_are_killed_and_nothing_is_left_behind() {
         return;
     }
     let task_id = format!("leftover-{}", std::process::id());
-    let pid_file = std::env::temp_dir().join(format!("{task_id}.pid"));
-    let script = format!("sleep 30 & echo $! > {}", pid_file.display());
+    // Pids are the task's own (it has a PID namespace): the background process is known to
+    // the host by a duration no other process has. The task ends once it is seen running.
+    let duration = format!("30.{}", std::process::id());
+    let script = format!(
+        "sleep {duration} & for i in $(seq 200); do \
+         [ \"$(tr '\\0' ' ' < /proc/$!/cmdline)\" = 'sleep {duration} ' ] && exit 0; \
+         sleep 0.01; done; exit 1"
+    );
     let outcome = enforcer_run(
         &["--network", "none", "--task-id", &task_id],
         &["sh", "-c", &script],
     );
     assert_eq!(outcome.exit_code, Some(0), "{}", outcome.stderr);
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // Gone, or a zombie waiting for whoever adopted it to reap it.
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    // Gone, or a zombie waiting to be reaped (a zombie's cmdline is empty).
+    let survivors = processes_with_argv(&["sleep", &duration]);
     assert!(
-        status.is_empty() || status.contains("State:\tZ"),
-        "the task's background process {pid} outlived it:\n{status}"
+        survivors.is_empty(),
+        "the task's background process outlived it: {survivors:?}"
     );
     let cgroup = cgroup2_mount().unwrap().join("enforcer").join(&task_id);
     assert!(!cgroup.exists(), "{} left behind", cgroup.display());
@@ -59,5 +60,18 @@ fn leftovers_are_killed_and_nothing_is_left_behind() {
         !paths::state_file(&task_id).exists(),
         "run state left behind"
     );
-    let _ = std::fs::remove_file(pid_file);
+}
+
+/// Host pids of the processes whose command line is `argv`.
+fn processes_with_argv(argv: &[&str]) -> Vec<String> {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|arg| [arg.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == wanted))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect()
 }

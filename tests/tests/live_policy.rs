@@ -200,16 +200,8 @@ fn a_task_in_its_own_network_namespace_keeps_its_loopback() {
     }
     // Mode None refuses the node's loopback, but a task with a network namespace of its
     // own (as a container has) may still talk to itself over its own loopback.
-    let scope = ScopedEnforcement::attach(
-        "ownnetns",
-        &TaskPolicy {
-            mode: Mode::None,
-            http_ports: Vec::new(),
-            allowed: Vec::new(),
-            dns_servers: Vec::new(),
-        },
-    )
-    .unwrap();
+    let scope =
+        ScopedEnforcement::attach("ownnetns", &TaskPolicy::without_allowlist(Mode::None)).unwrap();
     let dir = std::env::temp_dir().join(format!("enforcer-ownnetns-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let probe = probe_bin();

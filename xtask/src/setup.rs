@@ -1,19 +1,21 @@
 //! Installs what building and testing need, once: Debian's compiler + library sources
-//! for the BPF target, LLVM 22 for bpf-linker, and bpf-linker itself.
+//! for the BPF target, LLVM 22 for bpf-linker, bpf-linker itself, and libseccomp.
 
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
 /// Debian packages the build and the lab need.
-const PACKAGES: [&str; 7] = [
+const PACKAGES: [&str; 9] = [
     "rustc-web",    // /usr/bin/rustc 1.96, builds core for bpfel-unknown-none
     "rust-web-src", // its library sources, for -Z build-std=core
     "llvm-22-dev",  // bpf-linker links against LLVM 22
     "zlib1g-dev",   // LLVM's link dependencies
     "libzstd-dev",
-    "iproute2", // ip netns / veth for the test lab
-    "curl",     // the demo's HTTP client
+    "libseccomp-dev", // the task sandbox's seccomp filter (libseccomp crate)
+    "pkg-config",     // finds libseccomp for the build
+    "iproute2",       // ip netns / veth for the test lab
+    "curl",           // the demo's HTTP client
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

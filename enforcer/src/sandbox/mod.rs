@@ -24,6 +24,13 @@ use crate::{
     paths::RUN_ROOT,
 };
 
+mod denials;
+mod host_sockets;
+pub mod init;
+mod landlock;
+mod seccomp;
+mod sys;
+
 /// The user and group the task runs as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -82,24 +89,65 @@ fn parse_user(spec: &str) -> Result<Identity> {
     Ok(Identity { uid, gid })
 }
 
-/// Arranges for `command` to start confined in the cgroup at `cgroup_dir`.
-pub fn confine(command: &mut Command, cgroup_dir: &Path, identity: Option<Identity>) -> Result<()> {
-    let cstrings = |paths: Vec<std::path::PathBuf>| -> Result<Vec<CString>> {
-        paths.iter().map(|p| path_cstring(p)).collect()
-    };
-    let cgroup2_mounts = cstrings(mounts::mount_points("cgroup2")?)?;
-    if cgroup2_mounts.is_empty() {
-        return Err(Error::NoCgroup2);
+pub use denials::log_sandbox_denials;
+pub use seccomp::SandboxDenial;
+
+/// What a task gets besides its cgroup's kernel programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Confinement {
+    /// The user it runs as; `None` keeps the enforcer's.
+    pub identity: Option<Identity>,
+    /// None and HTTP tasks: only inet, unix and routing-netlink sockets, no io_uring, no
+    /// abstract unix sockets of the host, no host daemons' sockets under /run.
+    pub restrict_network: bool,
+}
+
+/// The command that starts `task` confined in the cgroup at `cgroup_dir`: the enforcer's own
+/// binary as the task's PID 1 (`enforcer task-init`), in new cgroup, mount and PID
+/// namespaces, which finishes the sandbox and execs the task. Sandbox denials come out of
+/// `events` (the write end of a pipe).
+pub fn task_command(
+    task: &[std::ffi::OsString],
+    cgroup_dir: &Path,
+    confinement: &Confinement,
+    events: std::os::fd::BorrowedFd<'_>,
+) -> Result<Command> {
+    let mut command = Command::new("/proc/self/exe");
+    command.arg0("enforcer-init").arg("task-init");
+    if let Some(id) = confinement.identity {
+        command.args(["--uid", &id.uid.to_string(), "--gid", &id.gid.to_string()]);
     }
-    let paths = ConfinementPaths {
-        procs: path_cstring(&cgroup_dir.join("cgroup.procs"))?,
-        cgroup2_mounts,
-        bpf_mounts: cstrings(mounts::mount_points("bpf")?)?,
-        run_state: path_cstring(Path::new(RUN_ROOT))?,
-    };
+    if confinement.restrict_network {
+        command.arg("--restrict-network");
+    }
+    let events_fd = std::os::fd::AsRawFd::as_raw_fd(&events);
+    command.args(["--events-fd", &events_fd.to_string()]);
+    command.arg("--").args(task);
+    let paths = ConfinementPaths::new(cgroup_dir, confinement.restrict_network)?;
     // SAFETY: the closure only makes async-signal-safe syscalls on data prepared above.
     unsafe {
-        command.pre_exec(move || confine_self(&paths, identity));
+        command.pre_exec(move || {
+            sys::close_inherited_at_exec()?;
+            enter_namespaces(&paths, libc::CLONE_NEWPID)?;
+            sys::keep_open_at_exec(events_fd)
+        });
+    }
+    Ok(command)
+}
+
+/// Arranges for `command` to start confined in the cgroup at `cgroup_dir` as a plain child
+/// (no init, no PID namespace, no network restrictions beyond the kernel programs): for test
+/// harnesses and benchmarks that need the process's own pid.
+pub fn confine(command: &mut Command, cgroup_dir: &Path, identity: Option<Identity>) -> Result<()> {
+    let paths = ConfinementPaths::new(cgroup_dir, false)?;
+    // SAFETY: the closure only makes async-signal-safe syscalls on data prepared above.
+    unsafe {
+        command.pre_exec(move || {
+            sys::close_inherited_at_exec()?;
+            enter_namespaces(&paths, 0)?;
+            read_only_proc()?;
+            sys::drop_privileges(identity)
+        });
     }
     Ok(())
 }
@@ -113,166 +161,88 @@ struct ConfinementPaths {
     cgroup2_mounts: Vec<CString>,
     bpf_mounts: Vec<CString>,
     run_state: CString,
+    host_sockets: Option<host_sockets::Hiding>,
 }
 
-/// Kernel settings a uid-0 task could otherwise write without any capability
-/// (core_pattern would run its code as root outside the cgroup).
+impl ConfinementPaths {
+    fn new(cgroup_dir: &Path, hide_host_sockets: bool) -> Result<ConfinementPaths> {
+        let cstrings = |paths: Vec<std::path::PathBuf>| -> Result<Vec<CString>> {
+            paths.iter().map(|p| path_cstring(p)).collect()
+        };
+        let cgroup2_mounts = cstrings(mounts::mount_points("cgroup2")?)?;
+        if cgroup2_mounts.is_empty() {
+            return Err(Error::NoCgroup2);
+        }
+        Ok(ConfinementPaths {
+            procs: path_cstring(&cgroup_dir.join("cgroup.procs"))?,
+            cgroup2_mounts,
+            bpf_mounts: cstrings(mounts::mount_points("bpf")?)?,
+            run_state: path_cstring(Path::new(RUN_ROOT))?,
+            host_sockets: if hide_host_sockets {
+                Some(host_sockets::Hiding::prepare()?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// Kernel settings a uid-0 task could otherwise write without any capability: every sysctl
+/// (core_pattern would run its code as root outside the cgroup) with whatever is mounted
+/// below (binfmt_misc registers interpreters for execs anywhere on the node), and sysrq.
 const READ_ONLY_PROC: [&CStr; 2] = [c"/proc/sys", c"/proc/sysrq-trigger"];
+
+/// The kernel's other writable pseudo-filesystems: sysfs with tracefs, debugfs, securityfs,
+/// configfs, cgroup v1 and whatever else is mounted below it.
+const READ_ONLY_SYS: &CStr = c"/sys";
 
 fn path_cstring(path: &Path) -> Result<CString> {
     CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::Invalid(format!("path with NUL byte: {}", path.display())))
 }
 
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+/// Runs in the forked child: no allocation, only syscalls. Joins the cgroup, then new
+/// cgroup and mount namespaces (plus `extra_namespaces`) whose mounts hide what the task
+/// must not touch.
+fn enter_namespaces(paths: &ConfinementPaths, extra_namespaces: libc::c_int) -> io::Result<()> {
+    sys::join_cgroup(&paths.procs)?;
+    let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // SAFETY: unshare(2) of this child's own namespaces.
+    sys::check(unsafe {
+        libc::unshare(libc::CLONE_NEWCGROUP | libc::CLONE_NEWNS | extra_namespaces)
+    })?;
+    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+    for mount_point in paths.bpf_mounts.iter().chain(&paths.cgroup2_mounts) {
+        sys::unmount(mount_point)?;
     }
-}
-
-/// Runs in the forked child: no allocation, only syscalls.
-fn confine_self(paths: &ConfinementPaths, identity: Option<Identity>) -> io::Result<()> {
-    // Descriptors the enforcer was given (sockets among them) stay out of the task: closed
-    // at exec (not now: the spawner reports errors through one of them).
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: close_range on this child's own descriptors.
-    let marked = unsafe { libc::syscall(libc::SYS_close_range, 3, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    check(marked as libc::c_int)?;
-    join_cgroup(&paths.procs)?;
-    // SAFETY: raw syscalls with valid pointers; failure of any step aborts the exec.
-    unsafe {
-        check(libc::unshare(libc::CLONE_NEWCGROUP | libc::CLONE_NEWNS))?;
-        mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
-        for mount_point in paths.bpf_mounts.iter().chain(&paths.cgroup2_mounts) {
-            unmount(mount_point)?;
-        }
-        // Remounted from inside the new cgroup namespace, cgroup2 shows only the task's cgroup.
-        let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-        mount(
-            Some(c"cgroup2"),
-            &paths.cgroup2_mounts[0],
-            Some(c"cgroup2"),
-            no_exec,
-            None,
-        )?;
-        let read_only = no_exec | libc::MS_RDONLY;
-        mount(
-            Some(c"tmpfs"),
-            &paths.run_state,
-            Some(c"tmpfs"),
-            read_only,
-            Some(c"size=4k"),
-        )?;
-        for path in READ_ONLY_PROC {
-            // Absent on kernels built without it (sysrq).
-            match mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-                bound => bound?,
-            }
-            let remount = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
-            mount(None, path, None, remount, None)?;
-        }
-        // Drop every capability from the bounding set (EINVAL past the last one).
-        for cap in 0..64 {
-            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 {
-                break;
-            }
-        }
-        if let Some(id) = identity {
-            check(libc::setgroups(1, &id.gid))?;
-            check(libc::setgid(id.gid))?;
-            check(libc::setuid(id.uid))?;
-        }
-        check(libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        ))?;
-        clear_capabilities()?;
-        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+    // Before cgroup2 comes back, so the task's own cgroup stays writable (nested cgroups).
+    sys::read_only_tree(READ_ONLY_SYS)?;
+    // Remounted from inside the new cgroup namespace, cgroup2 shows only the task's cgroup.
+    sys::mount(
+        Some(c"cgroup2"),
+        &paths.cgroup2_mounts[0],
+        Some(c"cgroup2"),
+        no_exec,
+        None,
+    )?;
+    sys::mount(
+        Some(c"tmpfs"),
+        &paths.run_state,
+        Some(c"tmpfs"),
+        no_exec | libc::MS_RDONLY,
+        Some(c"size=4k"),
+    )?;
+    if let Some(hiding) = &paths.host_sockets {
+        hiding.apply()?;
     }
     Ok(())
 }
 
-/// Detaches a mount; one already gone with a mount above it is fine.
-fn unmount(mount_point: &CStr) -> io::Result<()> {
-    // SAFETY: umount2 with a valid C string.
-    if unsafe { libc::umount2(mount_point.as_ptr(), libc::MNT_DETACH) } == 0 {
-        return Ok(());
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()),
-        _ => Err(error),
-    }
-}
-
-fn join_cgroup(procs: &CStr) -> io::Result<()> {
-    // SAFETY: open/write/close on a path we own the string of.
-    unsafe {
-        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        check(fd)?;
-        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
-        libc::close(fd);
-        if written != 1 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// mount(2) with optional C-string arguments.
-fn mount(
-    source: Option<&CStr>,
-    target: &CStr,
-    fs_type: Option<&CStr>,
-    flags: libc::c_ulong,
-    data: Option<&CStr>,
-) -> io::Result<()> {
-    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
-    // SAFETY: every pointer is null or a valid C string.
-    check(unsafe {
-        libc::mount(
-            ptr(source),
-            target.as_ptr(),
-            ptr(fs_type),
-            flags,
-            ptr(data).cast(),
-        )
-    })
-}
-
-/// Empties the effective, permitted and inheritable sets (capset, version 3).
-fn clear_capabilities() -> io::Result<()> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let header = Header {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    // SAFETY: capset with a v3 header and two data words.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
-    check(rc as libc::c_int)
+/// Makes the kernel settings under /proc read-only (see [`READ_ONLY_PROC`]).
+fn read_only_proc() -> io::Result<()> {
+    READ_ONLY_PROC
+        .iter()
+        .try_for_each(|path| sys::read_only_tree(path))
 }
 
 #[cfg(test)]

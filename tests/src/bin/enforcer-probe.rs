@@ -120,6 +120,65 @@ enum Client {
         /// The cgroup's directory in the cgroup2 filesystem.
         dir: PathBuf,
     },
+    /// Join multicast GROUP on interface IFINDEX from a UDP socket; ok when joined.
+    McastJoin {
+        /// The group; its family picks the socket's.
+        group: IpAddr,
+        /// Index of the interface to join on.
+        ifindex: u32,
+        /// Use MCAST_JOIN_GROUP instead of IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP.
+        #[arg(long)]
+        mcast_api: bool,
+    },
+    /// Make COUNT TCP connects to ADDR:PORT back to back; ok when all are refused with
+    /// EPERM; reply = how many.
+    ConnectFlood {
+        /// Destination address.
+        addr: IpAddr,
+        /// Destination port.
+        port: u16,
+        /// How many connects.
+        #[arg(long)]
+        count: u32,
+    },
+    /// Call socket(FAMILY, TYPE, PROTOCOL) (numbers); ok when created.
+    Socket {
+        /// Address family, e.g. 40 (AF_VSOCK) or 16 (AF_NETLINK).
+        family: i32,
+        /// Socket type, e.g. 1 (SOCK_STREAM), 2 (SOCK_DGRAM), 3 (SOCK_RAW).
+        #[arg(value_name = "TYPE")]
+        kind: i32,
+        /// Protocol, e.g. a netlink family.
+        #[arg(default_value_t = 0)]
+        protocol: i32,
+        /// Pass the family with bit 32 set (the kernel ignores it) through the raw syscall.
+        #[arg(long)]
+        high_bits: bool,
+    },
+    /// Call io_uring_setup for an 8-entry ring; ok when it gives a descriptor.
+    IoUringSetup,
+    /// Connect over TCP with io_uring (IORING_OP_CONNECT), then send `GET / HTTP/1.0`;
+    /// reply = the response body.
+    IoUringConnect {
+        /// Destination address.
+        addr: IpAddr,
+        /// Destination port.
+        port: u16,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Connect to a unix stream socket: `@NAME` (abstract) or a path; ok when connected.
+    UnixConnect {
+        /// `@name` or `/path`.
+        target: String,
+    },
+    /// pidfd_open PID, then send it signal 0; ok when both succeed (errno 3 = ESRCH:
+    /// not visible from here).
+    PidfdSignal {
+        /// The process, as this process's PID namespace numbers it.
+        pid: i32,
+    },
 }
 
 #[derive(Args)]
@@ -211,6 +270,28 @@ fn run_client(client: Client) -> ExitCode {
         Client::Ping { addr, timeout_ms } => probe::ping::ping(addr, timeout_ms),
         Client::Packet => probe::sockets::packet(),
         Client::JoinCgroup { dir } => probe::cgroup::join(&dir),
+        Client::McastJoin {
+            group,
+            ifindex,
+            mcast_api,
+        } => probe::multicast::join(group, ifindex, mcast_api),
+        Client::ConnectFlood { addr, port, count } => {
+            probe::flood::connect_flood(SocketAddr::new(addr, port), count)
+        }
+        Client::Socket {
+            family,
+            kind,
+            protocol,
+            high_bits,
+        } => probe::socket_family::create(family, kind, protocol, high_bits),
+        Client::IoUringSetup => probe::uring::setup(),
+        Client::IoUringConnect {
+            addr,
+            port,
+            timeout_ms,
+        } => probe::uring::connect(SocketAddr::new(addr, port), timeout_ms),
+        Client::UnixConnect { target } => probe::unix::connect(&target),
+        Client::PidfdSignal { pid } => probe::pidfd::signal(pid),
     };
     let result = report(outcome, start.elapsed());
     println!(
