@@ -248,10 +248,14 @@ fn describe(network: &ResolvedNetwork, ports: &[u16]) -> String {
         ResolvedNetwork::Http(domains) => {
             let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
             let listed: Vec<String> = domains.iter().map(|d| format!("  {d}")).collect();
+            let dns = if domains.iter().any(|d| d.is_name()) {
+                "DNS only to port 53 of the upstream resolvers"
+            } else {
+                "no DNS (no name to look up)"
+            };
             format!(
                 "enforced: HTTP — TCP to ports {} of what these resolve to when the task starts \
-                 (IPs and CIDRs as given):\n{}\nDNS only to port 53 of the upstream resolvers; \
-                 nothing else.",
+                 (IPs and CIDRs as given):\n{}\n{dns}; nothing else.",
                 ports.join(", "),
                 if listed.is_empty() {
                     "  (none)".to_string()

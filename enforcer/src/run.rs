@@ -57,8 +57,15 @@ pub async fn task_policy(
         ResolvedNetwork::None => Ok(TaskPolicy::without_allowlist(Mode::None)),
         ResolvedNetwork::Full => Ok(TaskPolicy::without_allowlist(Mode::Full)),
         ResolvedNetwork::Http(domains) => {
-            let dns_servers = resolve::upstream_servers(upstream)?;
-            let (allowed, resolutions) = resolve::allowed_networks(domains, &dns_servers).await?;
+            let upstream = resolve::upstream_servers(upstream)?;
+            let (allowed, resolutions) = resolve::allowed_networks(domains, &upstream).await?;
+            // A task with no name to look up has no business with a resolver, which would
+            // forward any name it is asked (a way out for data).
+            let dns_servers = if domains.iter().any(|d| d.is_name()) {
+                upstream
+            } else {
+                Vec::new()
+            };
             for r in &resolutions {
                 tracing::info!(domain = %r.name, addresses = ?r.addresses, "resolved");
             }
@@ -86,7 +93,7 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
         .clone()
         .unwrap_or_else(|| format!("task-{}", std::process::id()));
     validate_task_id(&task_id)?;
-    refuse_inherited_inet_sockets()?;
+    refuse_inherited_sockets(!matches!(options.network, ResolvedNetwork::Full))?;
     for task in gc::collect_dead_runs() {
         tracing::info!(task, "collected a dead run");
     }
@@ -202,9 +209,10 @@ fn log_cleanup_failure(task_id: &str, cleanup: Result<()>) {
 }
 
 /// An inet socket handed to the task on stdin, stdout or stderr was made outside its
-/// cgroup, so no hook of the task would judge it: refuse to start rather than leak.
+/// cgroup, so no hook of the task would judge it: refuse to start rather than leak. For
+/// None and HTTP, so is any socket but a unix one.
 /// (Every other descriptor is closed in the child.)
-fn refuse_inherited_inet_sockets() -> Result<()> {
+fn refuse_inherited_sockets(restrict_network: bool) -> Result<()> {
     for fd in 0..3 {
         let mut domain: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -218,7 +226,11 @@ fn refuse_inherited_inet_sockets() -> Result<()> {
                 &mut len,
             )
         };
-        if rc == 0 && (domain == libc::AF_INET || domain == libc::AF_INET6) {
+        let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
+        // None and HTTP may not create any socket but unix, inet and routing netlink; a
+        // vsock or packet socket passed in would be a way around that.
+        let not_unix = domain != libc::AF_UNIX;
+        if rc == 0 && (inet || (restrict_network && not_unix)) {
             return Err(Error::Usage(format!(
                 "file descriptor {fd} is a network socket made outside the task; it would \
                  bypass enforcement (redirect it to a file or pipe)"

@@ -166,8 +166,8 @@ impl NetworkSpec {
                     ResolvedNetworkKind::Full => ResolvedNetwork::Full,
                     ResolvedNetworkKind::Http => {
                         notes.push(
-                            "HTTP with no domains: the task reaches only DNS, and the \
-                             enforcer's resolver refuses every name"
+                            "HTTP with no domains: nothing is allowed, and no DNS either (no \
+                             name to look up)"
                                 .to_owned(),
                         );
                         ResolvedNetwork::Http(DomainSet::default())

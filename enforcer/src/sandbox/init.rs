@@ -4,8 +4,8 @@
 //! ([`super::task_command`]). Being the process that created the PID namespace, it is not in
 //! it, so it forks once: the child is PID 1, the parent only relays signals to it and passes
 //! its exit status on. PID 1 mounts a /proc that shows only the task's processes, finishes the
-//! sandbox (read-only kernel settings; for None and HTTP: Landlock scopes and the seccomp
-//! filter), drops every privilege, then starts the task and stays as its init: it forwards
+//! sandbox (read-only kernel settings, a session keyring of its own, the seccomp filter; for
+//! None and HTTP also Landlock scopes), drops every privilege, then starts the task and stays as its init: it forwards
 //! signals, reaps orphans, answers the seccomp filter's refusals, and exits with the task's
 //! status (128 + signal when a signal ended it). When PID 1 exits the kernel kills whatever
 //! is left in the namespace.
@@ -34,6 +34,8 @@ const FORWARDED: [libc::c_int; 6] = [
 /// Exit status when the task's program can't be found, or can't be run (as shells use).
 const EXIT_NOT_FOUND: i32 = 127;
 const EXIT_CANNOT_RUN: i32 = 126;
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+
 /// Exit status when the sandbox could not be finished: the task did not run.
 pub const EXIT_SANDBOX_FAILED: i32 = 125;
 
@@ -94,12 +96,15 @@ fn pid_one(options: &InitOptions, signals: &SignalSet) -> i32 {
 fn finish_sandbox(options: &InitOptions) -> Result<Option<RawFd>, String> {
     mount_own_proc().map_err(|e| format!("mounting the task's /proc: {e}"))?;
     read_only_proc().map_err(|e| format!("making /proc/sys read-only: {e}"))?;
-    let listener = if options.restrict_network {
+    // Keys of the enforcer's session (readable by "possession", whatever the uid) stay
+    // out of the task, and tasks don't share one.
+    // SAFETY: keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL) on this process.
+    let joined = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, 0) };
+    sys::check(joined as libc::c_int).map_err(|e| format!("a session keyring of its own: {e}"))?;
+    if options.restrict_network {
         landlock::scope_to_task()?;
-        Some(seccomp::install()?)
-    } else {
-        None
-    };
+    }
+    let listener = seccomp::install(options.restrict_network)?;
     sys::drop_privileges(options.identity).map_err(|e| format!("dropping privileges: {e}"))?;
     // Not even a task of the same user may trace the init or take its descriptors (the
     // seccomp listener answers for the task).
@@ -123,13 +128,19 @@ fn exec_arguments(command: &[OsString]) -> Result<Vec<CString>, String> {
         .collect()
 }
 
-/// The task's process: back to default signal handling, nothing of the init's, then exec.
+/// The task's process: a session of its own (no controlling terminal to type into with
+/// TIOCSTI, and the terminal's Ctrl-C reaches it once, through the init), default signal
+/// handling (Rust ignores SIGPIPE), nothing of the init's, then exec.
 fn exec_task(command: &[CString], signals: &SignalSet, init_fds: [Option<RawFd>; 2]) -> i32 {
-    // SAFETY: closing this process's own descriptors and unblocking its signals.
+    // SAFETY: closing this process's own descriptors, a new session, and its signal state.
     unsafe {
         for fd in init_fds.into_iter().flatten() {
             libc::close(fd);
         }
+        if libc::setsid() < 0 {
+            return sandbox_failed(&format!("setsid: {}", std::io::Error::last_os_error()));
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::sigprocmask(libc::SIG_UNBLOCK, &signals.mask, std::ptr::null_mut());
     }
     let mut argv: Vec<*const libc::c_char> = command.iter().map(|a| a.as_ptr()).collect();

@@ -190,7 +190,18 @@ impl ConfinementPaths {
 /// Kernel settings a uid-0 task could otherwise write without any capability: every sysctl
 /// (core_pattern would run its code as root outside the cgroup) with whatever is mounted
 /// below (binfmt_misc registers interpreters for execs anywhere on the node), and sysrq.
-const READ_ONLY_PROC: [&CStr; 2] = [c"/proc/sys", c"/proc/sysrq-trigger"];
+/// Also hardware settings that check no capability (IRQ affinity, PCI config space where the
+/// kernel is not locked down) and filesystem and driver knobs, as runc keeps them.
+const READ_ONLY_PROC: [&CStr; 8] = [
+    c"/proc/sys",
+    c"/proc/sysrq-trigger",
+    c"/proc/irq",
+    c"/proc/bus",
+    c"/proc/fs",
+    c"/proc/acpi",
+    c"/proc/scsi",
+    c"/proc/driver",
+];
 
 /// The kernel's other writable pseudo-filesystems: sysfs with tracefs, debugfs, securityfs,
 /// configfs, cgroup v1 and whatever else is mounted below it.
@@ -208,9 +219,10 @@ fn enter_namespaces(paths: &ConfinementPaths, extra_namespaces: libc::c_int) -> 
     sys::join_cgroup(&paths.procs)?;
     let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     // SAFETY: unshare(2) of this child's own namespaces.
-    sys::check(unsafe {
-        libc::unshare(libc::CLONE_NEWCGROUP | libc::CLONE_NEWNS | extra_namespaces)
-    })?;
+    // IPC and UTS too: no SysV queue or shared memory shared with the host or other tasks.
+    let namespaces =
+        libc::CLONE_NEWCGROUP | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+    sys::check(unsafe { libc::unshare(namespaces | extra_namespaces) })?;
     sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
     for mount_point in paths.bpf_mounts.iter().chain(&paths.cgroup2_mounts) {
         sys::unmount(mount_point)?;

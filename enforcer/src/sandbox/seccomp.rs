@@ -1,22 +1,31 @@
-//! The system calls a None or HTTP task may not make, refused by a seccomp filter whose
-//! refusals the task's init hears about (user notification) and reports as denials.
+//! The system calls a task may not make, refused by a seccomp filter installed by its init.
 //!
+//! In every mode, refused with EPERM (no event: they are not network):
+//! - `ioctl()` TIOCSTI and TIOCLINUX: typing into a terminal (the task has none of its own:
+//!   it runs in a new session, this is the second lock);
+//! - new user namespaces (`unshare`, `clone` with CLONE_NEWUSER): they give back every
+//!   capability over namespaced kernel code (nf_tables...), the usual route to a kernel
+//!   exploit; `clone3`, whose flags live in memory, fails with ENOSYS so libc falls back.
+//!
+//! For None and HTTP tasks, refusals the init hears about (user notification) and reports
+//! as denials:
 //! - `socket()` of any family but AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK, and of netlink
 //!   any protocol but NETLINK_ROUTE (what libc and `ip` need): `cgroup/sock_create` sees
 //!   only inet sockets, and AF_VSOCK reaches the hypervisor host. Refused with EAFNOSUPPORT,
 //!   as for a family the kernel lacks. (`socketpair()` makes only connected local pairs.)
+//!   `socket(AF_INET, SOCK_PACKET)`, which the kernel turns into a packet socket, too.
 //! - `io_uring_setup()`: io_uring's socket operation makes sockets without `socket()`.
 //!   Refused with EPERM; programs fall back to plain system calls.
 //! - System calls of another ABI (i386, x32) kill the task: their arguments (socketcall)
-//!   can't be judged.
+//!   can't be judged. (Full tasks may make i386 calls, under the same every-mode rules.)
 //!
 //! Should the init die, the kernel fails every notified call with ENOSYS: closed, not open.
 
 use std::os::fd::RawFd;
 
 use libseccomp::{
-    ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpNotifReq, ScmpNotifResp,
-    ScmpNotifRespFlags, ScmpSyscall,
+    error::SeccompError, ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext,
+    ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags, ScmpSyscall,
 };
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +40,10 @@ const ALLOWED_FAMILIES: [u64; 4] = [
 const FAMILY_NUMBERS: u64 = 64;
 /// Netlink protocol numbers (MAX_LINKS is 32), with room to grow.
 const NETLINK_PROTOCOLS: u64 = 64;
+/// The obsolete socket type that makes an AF_INET socket a packet socket.
+const SOCK_PACKET: u64 = 10;
+/// The socket type without its SOCK_NONBLOCK / SOCK_CLOEXEC flags.
+const SOCK_TYPE_MASK: u64 = 0xf;
 
 /// One refusal, as the init passes it to the enforcer (a JSON line).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,24 +57,56 @@ pub struct SandboxDenial {
     pub what: String,
 }
 
-/// Installs the filter on the calling process (and so on everything it starts) and returns
-/// the descriptor its refusals arrive on.
-pub fn install() -> Result<RawFd, String> {
-    build()
-        .and_then(|filter| {
+/// Installs the filter on the calling process (and so on everything it starts); for None and
+/// HTTP (`restrict_network`), returns the descriptor their refusals arrive on.
+pub fn install(restrict_network: bool) -> Result<Option<RawFd>, String> {
+    let install = || -> Result<Option<RawFd>, SeccompError> {
+        let mut filter = ScmpFilterContext::new(ScmpAction::Allow)?;
+        filter.set_act_badarch(ScmpAction::KillProcess)?;
+        refuse_everywhere(&mut filter)?;
+        if restrict_network {
+            refuse_non_inet(&mut filter)?;
             filter.load()?;
-            filter.get_notify_fd()
-        })
-        .map_err(|e| format!("installing the seccomp filter: {e}"))
+            return filter.get_notify_fd().map(Some);
+        }
+        filter.add_arch(ScmpArch::X86)?;
+        filter.load()?;
+        Ok(None)
+    };
+    install().map_err(|e| format!("installing the seccomp filter: {e}"))
 }
 
-fn build() -> Result<ScmpFilterContext, libseccomp::error::SeccompError> {
-    let mut filter = ScmpFilterContext::new(ScmpAction::Allow)?;
-    filter.set_act_badarch(ScmpAction::KillProcess)?;
+/// Ints are compared on their low 32 bits only, as the kernel reads them (a caller may put
+/// anything in the upper half of the register).
+fn low(arg: u32, value: u64) -> ScmpArgCompare {
+    ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(u32::MAX.into()), value)
+}
+
+/// `flag` set in argument `arg`.
+fn has_flag(arg: u32, flag: u64) -> ScmpArgCompare {
+    ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(flag), flag)
+}
+
+fn refuse_everywhere(filter: &mut ScmpFilterContext) -> Result<(), SeccompError> {
+    let refuse = ScmpAction::Errno(libc::EPERM);
+    let ioctl = ScmpSyscall::from_name("ioctl")?;
+    for request in [libc::TIOCSTI, libc::TIOCLINUX] {
+        filter.add_rule_conditional(refuse, ioctl, &[low(1, request)])?;
+    }
+    let new_user = libc::CLONE_NEWUSER as u64;
+    for call in ["unshare", "clone"] {
+        let call = ScmpSyscall::from_name(call)?;
+        filter.add_rule_conditional(refuse, call, &[has_flag(0, new_user)])?;
+    }
+    filter.add_rule(
+        ScmpAction::Errno(libc::ENOSYS),
+        ScmpSyscall::from_name("clone3")?,
+    )?;
+    Ok(())
+}
+
+fn refuse_non_inet(filter: &mut ScmpFilterContext) -> Result<(), SeccompError> {
     let socket = ScmpSyscall::from_name("socket")?;
-    // Families are ints: compare the low 32 bits only, as the kernel reads them.
-    let low =
-        |arg, value| ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(u32::MAX.into()), value);
     for family in (0..FAMILY_NUMBERS).filter(|f| !ALLOWED_FAMILIES.contains(f)) {
         filter.add_rule_conditional(ScmpAction::Notify, socket, &[low(0, family)])?;
     }
@@ -69,11 +114,21 @@ fn build() -> Result<ScmpFilterContext, libseccomp::error::SeccompError> {
         let netlink = low(0, libc::AF_NETLINK as u64);
         filter.add_rule_conditional(ScmpAction::Notify, socket, &[netlink, low(2, protocol)])?;
     }
+    let sock_packet = ScmpArgCompare::new(
+        1,
+        ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK),
+        SOCK_PACKET,
+    );
+    filter.add_rule_conditional(
+        ScmpAction::Notify,
+        socket,
+        &[low(0, libc::AF_INET as u64), sock_packet],
+    )?;
     filter.add_rule(
         ScmpAction::Notify,
         ScmpSyscall::from_name("io_uring_setup")?,
     )?;
-    Ok(filter)
+    Ok(())
 }
 
 /// Answers one pending refusal and says what it was; `None` when the caller is gone.
@@ -83,6 +138,12 @@ pub fn refuse_next(listener: RawFd) -> Option<SandboxDenial> {
     let (errno, reason, what) =
         if request.data.syscall == ScmpSyscall::from(libc::SYS_io_uring_setup as i32) {
             (libc::EPERM, "io-uring", "io_uring".to_string())
+        } else if args[0] as u32 == libc::AF_INET as u32 {
+            (
+                libc::EAFNOSUPPORT,
+                "socket-family",
+                "sock-packet".to_string(),
+            )
         } else if args[0] as u32 == libc::AF_NETLINK as u32 {
             (
                 libc::EAFNOSUPPORT,

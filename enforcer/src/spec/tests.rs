@@ -627,7 +627,7 @@ fn resolve() {
         r.notes[0],
         "Type Default resolved to HTTP by the node setting"
     );
-    assert!(r.notes[1].contains("reaches only DNS"), "{:?}", r.notes);
+    assert!(r.notes[1].contains("no DNS"), "{:?}", r.notes);
     assert_eq!(r.network.to_string(), "HTTP []");
     assert_eq!(
         http.resolve(SHIPPED_DEFAULT).network.to_string(),
