@@ -156,6 +156,12 @@ fn scenarios(lab: &Lab) -> Vec<Scenario> {
             &["dns", &blocked, "blocked.lab.test"],
         ),
         probe_task("HTTP: raw socket", &http, &["raw", "4"]),
+        probe_task(
+            "None: vsock socket (the hypervisor host)",
+            &none,
+            &["socket", "40", "1"],
+        ),
+        probe_task("HTTP: io_uring ring", &http, &["io-uring-setup"]),
     ]
 }
 
