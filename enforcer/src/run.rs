@@ -268,10 +268,21 @@ async fn spawn_and_wait(
     let mut forwarders = Vec::new();
     for kind in FORWARDED_SIGNALS {
         let mut stream = signal(kind).map_err(Error::io("listening for signals", "/"))?;
+        let cgroup_kill = cgroup.path().join("cgroup.kill");
+        let ends_task = ENDING_SIGNALS.contains(&kind);
         forwarders.push(tokio::spawn(async move {
             while stream.recv().await.is_some() {
                 // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
                 unsafe { libc::kill(pid, kind.as_raw_value()) };
+                if ends_task {
+                    // A task that ignores the request, or froze its own cgroup, is not
+                    // waited for forever.
+                    let kill = cgroup_kill.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(STOP_GRACE).await;
+                        let _ = std::fs::write(kill, "1");
+                    });
+                }
             }
         }));
     }
@@ -305,6 +316,16 @@ const FORWARDED_SIGNALS: [SignalKind; 6] = [
     SignalKind::user_defined1(),
     SignalKind::user_defined2(),
 ];
+
+/// Forwarded signals that ask the task to end; [`STOP_GRACE`] later its cgroup is killed.
+const ENDING_SIGNALS: [SignalKind; 4] = [
+    SignalKind::interrupt(),
+    SignalKind::terminate(),
+    SignalKind::hangup(),
+    SignalKind::quit(),
+];
+/// How long a task may take to end after being asked to.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Task ids name a cgroup, a pin directory and a state file: keep them plain.
 fn validate_task_id(id: &str) -> Result<()> {

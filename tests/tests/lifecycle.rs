@@ -62,6 +62,36 @@ fn leftovers_are_killed_and_nothing_is_left_behind() {
     );
 }
 
+#[test]
+fn a_task_that_will_not_end_is_killed_after_a_grace_period() {
+    if !kernel_lab_available() {
+        return;
+    }
+    // One task ignores SIGTERM; the other (as root) freezes its own cgroup, so that no
+    // signal reaches it at all.
+    let cgroup2 = cgroup2_mount().unwrap();
+    let freeze = format!("echo 1 > {}/cgroup.freeze; sleep 60", cgroup2.display());
+    for script in ["trap '' TERM; sleep 60 & wait; sleep 60", freeze.as_str()] {
+        let mut enforcer = Command::new(enforcer_bin())
+            .args(["run", "--network", "none", "--", "sh", "-c", script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        thread::sleep(Duration::from_millis(700));
+        let asked = std::time::Instant::now();
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(enforcer.id() as i32, libc::SIGTERM) };
+        let status = enforcer.wait().unwrap();
+        let took = asked.elapsed();
+        assert!(
+            took > Duration::from_secs(4) && took < Duration::from_secs(20),
+            "{script}: ended {took:?} after SIGTERM ({status})"
+        );
+        assert_eq!(status.code(), Some(128 + libc::SIGKILL), "{script}");
+    }
+}
+
 /// Host pids of the processes whose command line is `argv`.
 fn processes_with_argv(argv: &[&str]) -> Vec<String> {
     let wanted: Vec<u8> = argv

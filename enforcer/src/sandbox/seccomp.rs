@@ -114,11 +114,8 @@ fn refuse_non_inet(filter: &mut ScmpFilterContext) -> Result<(), SeccompError> {
         let netlink = low(0, libc::AF_NETLINK as u64);
         filter.add_rule_conditional(ScmpAction::Notify, socket, &[netlink, low(2, protocol)])?;
     }
-    let sock_packet = ScmpArgCompare::new(
-        1,
-        ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK),
-        SOCK_PACKET,
-    );
+    let sock_packet =
+        ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK), SOCK_PACKET);
     filter.add_rule_conditional(
         ScmpAction::Notify,
         socket,
