@@ -5,6 +5,7 @@
 //! Requires cgroup v2, BTF, and a kernel whose cgroup_skb programs may call
 //! `bpf_get_netns_cookie` (2025; tested on 6.18); on older kernels loading fails closed.
 
+pub mod admission;
 pub mod bpffs;
 pub mod cgroup;
 pub mod enforcement;

@@ -1,9 +1,10 @@
-//! The `enforcer` command line: `run`, `validate`, `gc`.
+//! The `enforcer` command line: `run`, `validate`, `admit`, `gc`.
 
 use std::{ffi::OsString, net::IpAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use enforcer::{
+    admission,
     run::{self, RunOptions, DEFAULT_HTTP_PORTS},
     sandbox::{init, Identity},
     spec::{self, NetworkSpec, NetworkType, Resolved, ResolvedNetwork, ResolvedNetworkKind},
@@ -40,6 +41,9 @@ enum Command {
     Run(RunArgs),
     /// Print what would be enforced for a job spec or flags, or why it is not valid.
     Validate(ValidateArgs),
+    /// Say whether this node runs a job's network under its node policy, with reasons: exits
+    /// 0 (accept), 1 (reject) or 2 (bad input). Reads Bacalhau's job-selection probe data too.
+    Admit(AdmitArgs),
     /// Remove what dead `enforcer run` processes left behind (their tasks are killed).
     Gc,
     /// The task's PID 1, started by `enforcer run` inside the task's sandbox.
@@ -92,6 +96,11 @@ impl NetworkArgs {
     /// The resolved network from `--network`/`--domain`, or from a job spec (`--spec`, or
     /// the file given to `validate`) and `--task`.
     fn resolve(&self, spec_file: Option<&std::path::Path>) -> Result<Resolved, String> {
+        Ok(self.spec(spec_file)?.resolve(self.default_network))
+    }
+
+    /// The network spec from `--network`/`--domain`, or from a job spec and `--task`.
+    fn spec(&self, spec_file: Option<&std::path::Path>) -> Result<NetworkSpec, String> {
         let spec_file = spec_file.or(self.spec.as_deref());
         let spec = match (&self.network, spec_file) {
             (Some(network), None) => {
@@ -109,7 +118,7 @@ impl NetworkArgs {
                 return Err("give --network TYPE (with --domain for HTTP) or --spec FILE".into())
             }
         };
-        Ok(spec.resolve(self.default_network))
+        Ok(spec)
     }
 
     /// The HTTP ports, sorted and deduplicated; 80 and 443 when none were given. More than
@@ -139,9 +148,37 @@ struct RunArgs {
     /// Run CMD as USER[:GROUP] (default: the sudo caller, else unchanged).
     #[arg(long, value_name = "USER[:GROUP]")]
     user: Option<String>,
+    /// Node policy (YAML or JSON): refuse a task it does not admit (see `enforcer admit`).
+    #[arg(long, env = "ENFORCER_NODE_POLICY", value_name = "FILE")]
+    node_policy: Option<PathBuf>,
     /// The task's command.
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct AdmitArgs {
+    /// Job spec or probe data (JSON or YAML); `-` reads stdin. Without it: the probe data in
+    /// $BACALHAU_JOB_SELECTION_PROBE_DATA when set, else stdin.
+    #[arg(long, value_name = "FILE|-")]
+    spec: Option<PathBuf>,
+    /// Judge only this task (default: every task of the job).
+    #[arg(long, value_name = "NAME")]
+    task: Option<String>,
+    /// Node policy (YAML or JSON); without one, every valid network spec is admitted.
+    #[arg(long, env = "ENFORCER_NODE_POLICY", value_name = "FILE")]
+    node_policy: Option<PathBuf>,
+    /// What Type Default means on this node.
+    #[arg(
+        long,
+        env = "ENFORCER_DEFAULT_NETWORK",
+        default_value = "none",
+        value_name = "none|full|http"
+    )]
+    default_network: ResolvedNetworkKind,
+    /// Print {"accept": bool, "reasons": [...]} instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -159,6 +196,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run_command(args),
         Command::Validate(args) => validate_command(args),
+        Command::Admit(args) => admit_command(args),
         Command::Gc => gc_command(),
         Command::TaskInit(args) => task_init_command(args),
     }
@@ -182,10 +220,16 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
-    let resolved = match args.network.resolve(None) {
-        Ok(resolved) => resolved,
+    let spec = match args.network.spec(None) {
+        Ok(spec) => spec,
         Err(e) => return fail(EXIT_INVALID, e),
     };
+    if let Some(policy) = &args.node_policy {
+        if let Err(e) = admission::check_task(policy, &spec, args.network.default_network) {
+            return fail(EXIT_INVALID, e);
+        }
+    }
+    let resolved = spec.resolve(args.network.default_network);
     for note in &resolved.notes {
         tracing::info!("{note}");
     }
@@ -236,6 +280,29 @@ fn validate_command(args: ValidateArgs) -> ExitCode {
         println!("note: {note}");
     }
     ExitCode::SUCCESS
+}
+
+fn admit_command(args: AdmitArgs) -> ExitCode {
+    let source = admission::Source::choose(
+        args.spec.as_deref(),
+        std::env::var_os(admission::PROBE_DATA_ENV),
+    );
+    match admission::admit_job(
+        &source,
+        args.task.as_deref(),
+        args.node_policy.as_deref(),
+        args.default_network,
+    ) {
+        Ok(verdict) if args.json => {
+            print!("{}", verdict.to_json());
+            ExitCode::from(u8::from(!verdict.accept))
+        }
+        Ok(verdict) => {
+            print!("{}", verdict.to_text());
+            ExitCode::from(u8::from(!verdict.accept))
+        }
+        Err(e) => fail(EXIT_INVALID, e),
+    }
 }
 
 /// What the kernel will enforce, in words.

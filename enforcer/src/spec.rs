@@ -195,6 +195,13 @@ pub fn http_ports(given: &[u16]) -> Result<Vec<u16>, SpecError> {
     Ok(ports)
 }
 
+/// Refuses a text of more than [`MAX_SPEC_BYTES`] bytes or nesting `[` and `{` deeper than
+/// [`MAX_SPEC_NESTING`], as [`NetworkSpec::from_job_str`] does before parsing (for other
+/// readers of job specs, such as node admission); `origin` names the text in the error.
+pub fn check_text_bounds(text: &str, origin: &str) -> Result<(), SpecError> {
+    job::check_bounds(text, origin)
+}
+
 /// Bacalhau's form: `Type` alone, or `HTTP [a.com, .b.com]`.
 impl fmt::Display for NetworkSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -189,7 +189,7 @@ fn too_large(origin: &str) -> SpecError {
 }
 
 /// Refuses a text that is too large or too deeply nested to hand to a parser.
-fn check_bounds(text: &str, origin: &str) -> Result<(), SpecError> {
+pub(super) fn check_bounds(text: &str, origin: &str) -> Result<(), SpecError> {
     if text.len() > MAX_SPEC_BYTES {
         return Err(too_large(origin));
     }
