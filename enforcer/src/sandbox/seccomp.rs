@@ -63,13 +63,16 @@ pub fn install(restrict_network: bool) -> Result<Option<RawFd>, String> {
     let install = || -> Result<Option<RawFd>, SeccompError> {
         let mut filter = ScmpFilterContext::new(ScmpAction::Allow)?;
         filter.set_act_badarch(ScmpAction::KillProcess)?;
+        if !restrict_network {
+            // Before any rule: rules are not copied to an architecture added later.
+            filter.add_arch(ScmpArch::X86)?;
+        }
         refuse_everywhere(&mut filter)?;
         if restrict_network {
             refuse_non_inet(&mut filter)?;
             filter.load()?;
             return filter.get_notify_fd().map(Some);
         }
-        filter.add_arch(ScmpArch::X86)?;
         filter.load()?;
         Ok(None)
     };

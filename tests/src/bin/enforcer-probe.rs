@@ -179,6 +179,63 @@ enum Client {
         /// The process, as this process's PID namespace numbers it.
         pid: i32,
     },
+    /// ioctl TIOCSTI: push the byte CHAR into a terminal's input as if typed; ok when the
+    /// terminal took it. TARGET: a descriptor number (0: stdin), `pty` (a new pseudo-terminal
+    /// made this process's controlling terminal; reply = what its reader then reads), or a
+    /// path (`/dev/tty`: the controlling terminal).
+    Tiocsti {
+        target: String,
+        /// The byte pushed.
+        #[arg(long, default_value = "X")]
+        char: char,
+        /// Pass the request with bit 32 set (the kernel ignores it) through the raw syscall.
+        #[arg(long)]
+        high_bits: bool,
+        /// Make the call through the i386 ABI (`int 0x80`).
+        #[arg(long)]
+        i386: bool,
+    },
+    /// ioctl TIOCLINUX with SUBCODE on TARGET (as for tiocsti); ok when the console
+    /// answered; reply = the answer.
+    Tioclinux {
+        target: String,
+        /// The subcode; 12 (TIOCL_GETFGCONSOLE) only asks which console is in front.
+        #[arg(long, default_value_t = 12)]
+        subcode: u8,
+        /// Pass the request with bit 32 set (the kernel ignores it) through the raw syscall.
+        #[arg(long)]
+        high_bits: bool,
+        /// Make the call through the i386 ABI (`int 0x80`).
+        #[arg(long)]
+        i386: bool,
+    },
+    /// Read the "user" key DESCRIPTION, found in the session keyring (ENOKEY when it is not
+    /// there); reply = its payload.
+    KeyringRead {
+        description: String,
+        /// Find it by its serial in /proc/keys instead (ENOKEY when not listed).
+        #[arg(long)]
+        by_id: bool,
+    },
+    /// Create a SysV message queue under KEY (IPC_EXCL, mode 0666); reply = its id. It
+    /// outlives the probe.
+    MsgCreate { key: i32 },
+    /// Look up the SysV message queue under KEY; reply = its id (errno 2 = ENOENT: none here).
+    MsgFind { key: i32 },
+    /// Ask for a new user namespace (CLONE_NEWUSER) with CALL; ok when made. A clone's child
+    /// exits at once.
+    Userns {
+        call: probe::userns::Call,
+        /// More clone flags to ask for at the same time (e.g. 131072 = CLONE_NEWNS).
+        #[arg(long, default_value_t = 0)]
+        extra_flags: u64,
+        /// Set bit 32 of the flags (unshare and clone; the kernel refuses it with EINVAL).
+        #[arg(long)]
+        high_bits: bool,
+        /// Make the call through the i386 ABI (`int 0x80`).
+        #[arg(long)]
+        i386: bool,
+    },
 }
 
 #[derive(Args)]
@@ -292,6 +349,27 @@ fn run_client(client: Client) -> ExitCode {
         } => probe::uring::connect(SocketAddr::new(addr, port), timeout_ms),
         Client::UnixConnect { target } => probe::unix::connect(&target),
         Client::PidfdSignal { pid } => probe::pidfd::signal(pid),
+        Client::Tiocsti {
+            target,
+            char,
+            high_bits,
+            i386,
+        } => probe::terminal::tiocsti(&target, char as u8, high_bits, i386),
+        Client::Tioclinux {
+            target,
+            subcode,
+            high_bits,
+            i386,
+        } => probe::terminal::tioclinux(&target, subcode, high_bits, i386),
+        Client::KeyringRead { description, by_id } => probe::keyring::read(&description, by_id),
+        Client::MsgCreate { key } => probe::sysv::create(key),
+        Client::MsgFind { key } => probe::sysv::find(key),
+        Client::Userns {
+            call,
+            extra_flags,
+            high_bits,
+            i386,
+        } => probe::userns::create(call, extra_flags, high_bits, i386),
     };
     let result = report(outcome, start.elapsed());
     println!(
