@@ -24,7 +24,7 @@ use enforcer::{cgroup::cgroup2_mount, enforcement::TaskPolicy, paths};
 use enforcer_common::Mode;
 use enforcer_tests::{
     enforcer_bin,
-    expect::{allowed, both_families, tcp_hits},
+    expect::{allowed, both_families, tcp_hits, udp_hits},
     kernel_lab_available, lab_or_skip, probe_bin, run_probe,
     scoped::ScopedEnforcement,
     task::{enforcer_run, probe_task, TaskOutcome},
@@ -113,37 +113,59 @@ fn io_uring_setup_is_refused() {
 }
 
 #[test]
-fn an_io_uring_connect_is_judged_by_the_socket_hooks() {
+fn io_uring_connect_and_sendmsg_are_judged_by_the_socket_hooks() {
     let Some(lab) = lab_or_skip() else {
         return;
     };
     // Without the seccomp filter (direct confinement), only the cgroup hooks stand in the way.
     let scope =
         ScopedEnforcement::attach("uring", &TaskPolicy::without_allowlist(Mode::None)).unwrap();
-    for addr in both_families(&lab, 0) {
-        let a = addr.to_string();
-        let outside = run_probe(&["io-uring-connect", &a, "80"]);
-        assert!(outside.ok, "io_uring connect to {a} outside: {outside:?}");
-        let hits = tcp_hits(&lab, addr, 80);
+    let in_task = |args: &[&str]| {
         let output = scope
             .confined(&probe_bin())
             .unwrap()
-            .args(["io-uring-connect", &a, "80"])
+            .args(args)
             .output()
             .unwrap();
-        let result = ProbeResult::from_stdout(&output.stdout).unwrap();
-        // Refused at the connect itself, not at setting up the ring.
+        ProbeResult::from_stdout(&output.stdout).unwrap()
+    };
+    // Refused at the operation itself, not at setting up the ring.
+    let refused_by_the_ring = |result: &ProbeResult, op: &str| {
+        result.is_eperm()
+            && result
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(&format!("io_uring {op}:")))
+    };
+    for addr in both_families(&lab, 0) {
+        let a = addr.to_string();
+        let connect = ["io-uring-connect", a.as_str(), "80"];
+        let outside = run_probe(&connect);
+        assert!(outside.ok, "io_uring connect to {a} outside: {outside:?}");
+        let hits = tcp_hits(&lab, addr, 80);
+        let result = in_task(&connect);
         assert!(
-            result.is_eperm()
-                && result
-                    .error
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("io_uring connect:")),
+            refused_by_the_ring(&result, "connect"),
             "io_uring connect to {a}: {result:?}"
         );
         assert_eq!(
             tcp_hits(&lab, addr, 80),
             hits,
+            "the lab must receive nothing"
+        );
+
+        let send = ["io-uring-sendmsg", a.as_str(), "9000"];
+        let outside = run_probe(&send);
+        assert!(outside.ok, "io_uring sendmsg to {a} outside: {outside:?}");
+        let datagrams = udp_hits(&lab, 9000);
+        let result = in_task(&send);
+        assert!(
+            refused_by_the_ring(&result, "sendmsg"),
+            "io_uring sendmsg to {a}: {result:?}"
+        );
+        assert_eq!(
+            udp_hits(&lab, 9000),
+            datagrams,
             "the lab must receive nothing"
         );
     }

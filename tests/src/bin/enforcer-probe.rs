@@ -168,6 +168,17 @@ enum Client {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
+    /// Send "ping" over UDP with io_uring's IORING_OP_SENDMSG (no connect) and wait for the
+    /// echo; reply = the echo.
+    IoUringSendmsg {
+        /// Destination address.
+        addr: IpAddr,
+        /// Destination port.
+        port: u16,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
     /// Connect to a unix stream socket: `@NAME` (abstract) or a path; ok when connected.
     UnixConnect {
         /// `@name` or `/path`.
@@ -347,6 +358,11 @@ fn run_client(client: Client) -> ExitCode {
             port,
             timeout_ms,
         } => probe::uring::connect(SocketAddr::new(addr, port), timeout_ms),
+        Client::IoUringSendmsg {
+            addr,
+            port,
+            timeout_ms,
+        } => probe::uring::sendmsg(SocketAddr::new(addr, port), timeout_ms),
         Client::UnixConnect { target } => probe::unix::connect(&target),
         Client::PidfdSignal { pid } => probe::pidfd::signal(pid),
         Client::Tiocsti {

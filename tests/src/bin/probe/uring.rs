@@ -36,7 +36,6 @@ pub fn connect(dest: SocketAddr, timeout_ms: u64) -> Outcome {
     let deadline = Deadline::after_ms(timeout_ms);
     let socket = Socket::new(Domain::for_address(dest), Type::STREAM, Some(Protocol::TCP))
         .during("socket")?;
-    let mut ring = IoUring::new(8).during("io_uring_setup")?;
     let addr = SockAddr::from(dest);
     let connect = opcode::Connect::new(
         types::Fd(socket.as_raw_fd()),
@@ -44,25 +43,74 @@ pub fn connect(dest: SocketAddr, timeout_ms: u64) -> Outcome {
         addr.len(),
     )
     .build();
-    // SAFETY: the socket and the address outlive the ring's use of them (we wait below).
-    unsafe { ring.submission().push(&connect) }
-        .map_err(|_| Failure::other("io_uring submission queue full"))?;
-    let timeout = types::Timespec::from(deadline.remaining()?);
+    // SAFETY: the socket and the address outlive the ring's use of them.
+    unsafe { run_one(&connect, &deadline) }.during("io_uring connect")?;
+    http_get(socket.into(), &deadline)
+}
+
+/// Sends the datagram "ping" to `dest` from an unconnected UDP socket with
+/// IORING_OP_SENDMSG, then waits for the echo with plain system calls; the reply is the echo.
+pub fn sendmsg(dest: SocketAddr, timeout_ms: u64) -> Outcome {
+    let deadline = Deadline::after_ms(timeout_ms);
+    let socket = Socket::new(Domain::for_address(dest), Type::DGRAM, Some(Protocol::UDP))
+        .during("socket")?;
+    let addr = SockAddr::from(dest);
+    let mut payload = *b"ping";
+    let mut iov = libc::iovec {
+        iov_base: payload.as_mut_ptr().cast(),
+        iov_len: payload.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; the fields set point at live locals.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_name = addr.as_ptr() as *mut libc::c_void;
+    message.msg_namelen = addr.len();
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    let send = opcode::SendMsg::new(types::Fd(socket.as_raw_fd()), &message).build();
+    // SAFETY: the socket, message, address and payload outlive the ring's use of them.
+    unsafe { run_one(&send, &deadline) }.during("io_uring sendmsg")?;
+    socket
+        .set_read_timeout(Some(deadline.remaining()?))
+        .during("setsockopt")?;
+    let mut echo = [0u8; 64];
+    let len = std::net::UdpSocket::from(socket)
+        .recv(&mut echo)
+        .during("recv")?;
+    Ok(Some(String::from_utf8_lossy(&echo[..len]).into_owned()))
+}
+
+/// Submits one operation on a new ring and waits for its completion until `deadline`;
+/// its result, or the error it completed with.
+///
+/// # Safety
+/// Every buffer the operation points at must stay alive until this returns.
+unsafe fn run_one(entry: &io_uring::squeue::Entry, deadline: &Deadline) -> io::Result<i32> {
+    let mut ring = IoUring::new(8)?;
+    // SAFETY: the caller keeps the operation's buffers alive; we wait for it below.
+    unsafe { ring.submission().push(entry) }
+        .map_err(|_| io::Error::other("io_uring submission queue full"))?;
+    let remaining = deadline
+        .remaining()
+        .map_err(|_| io::Error::from_raw_os_error(libc::ETIMEDOUT))?;
+    let timeout = types::Timespec::from(remaining);
     match ring
         .submitter()
         .submit_with_args(1, &types::SubmitArgs::new().timespec(&timeout))
     {
-        Err(e) if e.raw_os_error() == Some(libc::ETIME) => return Err(Failure::timeout()),
-        submitted => submitted.during("io_uring_enter")?,
+        // The wait ran out (ETIME): a timeout like any other.
+        Err(e) if e.raw_os_error() == Some(libc::ETIME) => {
+            return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT))
+        }
+        submitted => submitted?,
     };
     let completion = ring
         .completion()
         .next()
-        .ok_or_else(|| Failure::other("no io_uring completion"))?;
-    if completion.result() < 0 {
-        return Err(io::Error::from_raw_os_error(-completion.result())).during("io_uring connect");
+        .ok_or_else(|| io::Error::other("no io_uring completion"))?;
+    match completion.result() {
+        result if result < 0 => Err(io::Error::from_raw_os_error(-result)),
+        result => Ok(result),
     }
-    http_get(socket.into(), &deadline)
 }
 
 fn http_get(mut stream: TcpStream, deadline: &Deadline) -> Outcome {
