@@ -65,6 +65,19 @@ struct TaskInitArgs {
     command: Vec<OsString>,
 }
 
+/// What Type Default means on this node (`run`, `validate`, `admit`).
+#[derive(Args)]
+struct NodeDefault {
+    /// What Type Default means on this node.
+    #[arg(
+        long,
+        env = "ENFORCER_DEFAULT_NETWORK",
+        default_value = "none",
+        value_name = "none|full|http"
+    )]
+    default_network: ResolvedNetworkKind,
+}
+
 #[derive(Args)]
 struct NetworkArgs {
     /// Network type: None, Full (= Host), Host, HTTP, Bridge (= Full for egress), Default.
@@ -79,14 +92,8 @@ struct NetworkArgs {
     /// Which task of the job spec, when it has several.
     #[arg(long, value_name = "NAME")]
     task: Option<String>,
-    /// What Type Default means on this node.
-    #[arg(
-        long,
-        env = "ENFORCER_DEFAULT_NETWORK",
-        default_value = "none",
-        value_name = "none|full|http"
-    )]
-    default_network: ResolvedNetworkKind,
+    #[command(flatten)]
+    node: NodeDefault,
     /// TCP port allowed in HTTP mode (repeatable; default 80 and 443).
     #[arg(long = "http-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     http_ports: Vec<u16>,
@@ -96,7 +103,7 @@ impl NetworkArgs {
     /// The resolved network from `--network`/`--domain`, or from a job spec (`--spec`, or
     /// the file given to `validate`) and `--task`.
     fn resolve(&self, spec_file: Option<&std::path::Path>) -> Result<Resolved, String> {
-        Ok(self.spec(spec_file)?.resolve(self.default_network))
+        Ok(self.spec(spec_file)?.resolve(self.node.default_network))
     }
 
     /// The network spec from `--network`/`--domain`, or from a job spec and `--task`.
@@ -168,14 +175,8 @@ struct AdmitArgs {
     /// Node policy (YAML or JSON); without one, every valid network spec is admitted.
     #[arg(long, env = "ENFORCER_NODE_POLICY", value_name = "FILE")]
     node_policy: Option<PathBuf>,
-    /// What Type Default means on this node.
-    #[arg(
-        long,
-        env = "ENFORCER_DEFAULT_NETWORK",
-        default_value = "none",
-        value_name = "none|full|http"
-    )]
-    default_network: ResolvedNetworkKind,
+    #[command(flatten)]
+    node: NodeDefault,
     /// Print {"accept": bool, "reasons": [...]} instead of text.
     #[arg(long)]
     json: bool,
@@ -225,11 +226,11 @@ fn run_command(args: RunArgs) -> ExitCode {
         Err(e) => return fail(EXIT_INVALID, e),
     };
     if let Some(policy) = &args.node_policy {
-        if let Err(e) = admission::check_task(policy, &spec, args.network.default_network) {
+        if let Err(e) = admission::check_task(policy, &spec, args.network.node.default_network) {
             return fail(EXIT_INVALID, e);
         }
     }
-    let resolved = spec.resolve(args.network.default_network);
+    let resolved = spec.resolve(args.network.node.default_network);
     for note in &resolved.notes {
         tracing::info!("{note}");
     }
@@ -291,7 +292,7 @@ fn admit_command(args: AdmitArgs) -> ExitCode {
         &source,
         args.task.as_deref(),
         args.node_policy.as_deref(),
-        args.default_network,
+        args.node.default_network,
     ) {
         Ok(verdict) if args.json => {
             print!("{}", verdict.to_json());
