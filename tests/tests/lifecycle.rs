@@ -1,6 +1,7 @@
 //! What `enforcer run` does around the task: signals in, leftovers out, nothing left behind.
 
 use std::{
+    os::unix::process::CommandExt,
     process::{Command, Stdio},
     thread,
     time::Duration,
@@ -60,6 +61,27 @@ fn leftovers_are_killed_and_nothing_is_left_behind() {
         !paths::state_file(&task_id).exists(),
         "run state left behind"
     );
+}
+
+#[test]
+fn a_signal_to_the_whole_process_group_reaches_the_task_once() {
+    if !kernel_lab_available() {
+        return;
+    }
+    // As a terminal's Ctrl-C does: SIGINT to every process of the foreground group.
+    let script = "n=0; trap 'n=$((n+1))' INT; sleep 2 & wait; sleep 1 & wait; echo got $n";
+    let enforcer = Command::new(enforcer_bin())
+        .args(["run", "--network", "none", "--", "sh", "-c", script])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(1000));
+    // SAFETY: kill(2) on the process group our child leads.
+    unsafe { libc::kill(-(enforcer.id() as i32), libc::SIGINT) };
+    let output = enforcer.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "got 1\n");
 }
 
 #[test]

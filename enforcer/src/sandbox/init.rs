@@ -129,7 +129,7 @@ fn exec_arguments(command: &[OsString]) -> Result<Vec<CString>, String> {
 }
 
 /// The task's process: a session of its own (no controlling terminal to type into with
-/// TIOCSTI, and the terminal's Ctrl-C reaches it once, through the init), default signal
+/// TIOCSTI), default signal
 /// handling (Rust ignores SIGPIPE), nothing of the init's, then exec.
 fn exec_task(command: &[CString], signals: &SignalSet, init_fds: [Option<RawFd>; 2]) -> i32 {
     // SAFETY: closing this process's own descriptors, a new session, and its signal state.

@@ -128,6 +128,10 @@ pub fn task_command(
     unsafe {
         command.pre_exec(move || {
             sys::close_inherited_at_exec()?;
+            // Out of the terminal's process group: its Ctrl-C reaches the enforcer only,
+            // which passes it on once.
+            // SAFETY: setsid(2) in the forked child, which leads no group yet.
+            sys::check(libc::setsid())?;
             enter_namespaces(&paths, libc::CLONE_NEWPID)?;
             sys::keep_open_at_exec(events_fd)
         });
