@@ -93,7 +93,7 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
         .clone()
         .unwrap_or_else(|| format!("task-{}", std::process::id()));
     validate_task_id(&task_id)?;
-    refuse_inherited_sockets(!matches!(options.network, ResolvedNetwork::Full))?;
+    refuse_inherited_sockets(restricts_network(&options.network))?;
     for task in gc::collect_dead_runs() {
         tracing::info!(task, "collected a dead run");
     }
@@ -200,6 +200,11 @@ async fn run_in_cgroup(
     Ok(status)
 }
 
+/// None and HTTP keep the task from every door that is not IP (see [`Confinement`]).
+fn restricts_network(network: &ResolvedNetwork) -> bool {
+    !matches!(network, ResolvedNetwork::Full)
+}
+
 /// Cleanup after a failure is logged, not returned: the failure that stopped the task is the
 /// error worth reporting, and `gc` finishes what cleanup could not.
 fn log_cleanup_failure(task_id: &str, cleanup: Result<()>) {
@@ -248,7 +253,7 @@ async fn spawn_and_wait(
     let (events_read, events_write) = sandbox_events_pipe()?;
     let confinement = Confinement {
         identity: options.identity,
-        restrict_network: !matches!(options.network, ResolvedNetwork::Full),
+        restrict_network: restricts_network(&options.network),
     };
     let command = sandbox::task_command(
         &options.command,

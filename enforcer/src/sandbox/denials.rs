@@ -33,14 +33,9 @@ pub async fn log_sandbox_denials(pipe: OwnedFd, task: String) -> std::io::Result
 /// One reported line as a [`Denial`]; `None` for anything the init would not write.
 fn decode(line: &str) -> Option<Denial> {
     let reported: SandboxDenial = serde_json::from_str(line).ok()?;
-    let reason = match reported.reason.as_str() {
-        "socket-family" => "socket-family",
-        "io-uring" => "io-uring",
-        _ => return None,
-    };
     Some(Denial {
         hook: HOOK,
-        reason,
+        reason: reported.reason.as_str(),
         protocol: reported.what,
         addr: None,
         port: None,

@@ -1,14 +1,19 @@
-//! What makes the task unable to undo its own enforcement. Applied in the child between
-//! fork and exec, so the task's first instruction already runs confined:
-//! - it joins its cgroup and gets a cgroup namespace rooted there;
-//! - in a mount namespace of its own, the cgroup2 hierarchy is remounted so that its own
-//!   cgroup is the root (an unprivileged root could otherwise write its pid into an
-//!   ancestor's `cgroup.procs` and leave), every bpffs is gone (it can't unlink or open the
-//!   pins), the enforcer's run state is hidden under an empty read-only tmpfs, and
-//!   `/proc/sys` is read-only;
-//! - descriptors beyond stdin, stdout and stderr are closed;
-//! - it has no capabilities at all (no raw or packet sockets, no BPF, no mounts) and
-//!   no_new_privs, and runs as the chosen user.
+//! What makes the task unable to undo its own enforcement, and keeps it from the doors that
+//! are not IP. `enforcer run` starts the task with [`task_command`]: between fork and exec
+//! ([`enter_namespaces`], no allocation) the child joins the task's cgroup, leaves the
+//! terminal's session, and enters new cgroup, mount, IPC, UTS and PID namespaces, where:
+//! - the cgroup2 hierarchy is remounted so that the task's own cgroup is the root (an
+//!   unprivileged root could otherwise write its pid into an ancestor's `cgroup.procs`),
+//!   every bpffs is gone (it can't unlink or open the pins), and the enforcer's run state is
+//!   hidden under an empty read-only tmpfs;
+//! - `/sys` and everything below it is read-only, and for None and HTTP `/run` is covered
+//!   ([`host_sockets`]);
+//! - descriptors beyond stdin, stdout and stderr are closed at exec.
+//!
+//! It then execs the enforcer's own init ([`init`]), PID 1 of the new namespace, which
+//! mounts the task's /proc, makes kernel settings under it read-only, installs Landlock
+//! scopes and the seccomp filter, drops every capability (no_new_privs), takes on the task's
+//! user, and starts the task.
 
 use std::{
     ffi::{CStr, CString},
@@ -222,10 +227,10 @@ fn path_cstring(path: &Path) -> Result<CString> {
 fn enter_namespaces(paths: &ConfinementPaths, extra_namespaces: libc::c_int) -> io::Result<()> {
     sys::join_cgroup(&paths.procs)?;
     let no_exec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    // SAFETY: unshare(2) of this child's own namespaces.
     // IPC and UTS too: no SysV queue or shared memory shared with the host or other tasks.
     let namespaces =
         libc::CLONE_NEWCGROUP | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+    // SAFETY: unshare(2) of this child's own namespaces.
     sys::check(unsafe { libc::unshare(namespaces | extra_namespaces) })?;
     sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
     for mount_point in paths.bpf_mounts.iter().chain(&paths.cgroup2_mounts) {

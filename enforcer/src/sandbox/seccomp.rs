@@ -51,10 +51,27 @@ pub struct SandboxDenial {
     /// Pid in the task's PID namespace.
     pub pid: u32,
     pub comm: String,
-    /// `socket-family` or `io-uring`.
-    pub reason: String,
+    pub reason: SandboxReason,
     /// What was asked for: `af-40`, `netlink-9`, `io_uring`.
     pub what: String,
+}
+
+/// Why the sandbox refused a system call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxReason {
+    SocketFamily,
+    IoUring,
+}
+
+impl SandboxReason {
+    /// The name users read in events, as for the kernel's reasons.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxReason::SocketFamily => "socket-family",
+            SandboxReason::IoUring => "io-uring",
+        }
+    }
 }
 
 /// Installs the filter on the calling process (and so on everything it starts); for None and
@@ -135,37 +152,41 @@ fn refuse_non_inet(filter: &mut ScmpFilterContext) -> Result<(), SeccompError> {
 pub fn refuse_next(listener: RawFd) -> Option<SandboxDenial> {
     let request = ScmpNotifReq::receive(listener).ok()?;
     let args = request.data.args;
+    let family = args[0] as u32;
     let (errno, reason, what) =
         if request.data.syscall == ScmpSyscall::from(libc::SYS_io_uring_setup as i32) {
-            (libc::EPERM, "io-uring", "io_uring".to_string())
-        } else if args[0] as u32 == libc::AF_INET as u32 {
+            (libc::EPERM, SandboxReason::IoUring, "io_uring".to_string())
+        } else if family == libc::AF_INET as u32 {
+            // Only SOCK_PACKET is notified for AF_INET.
             (
                 libc::EAFNOSUPPORT,
-                "socket-family",
+                SandboxReason::SocketFamily,
                 "sock-packet".to_string(),
             )
-        } else if args[0] as u32 == libc::AF_NETLINK as u32 {
+        } else if family == libc::AF_NETLINK as u32 {
+            let protocol = args[2] as u32;
             (
                 libc::EAFNOSUPPORT,
-                "socket-family",
-                format!("netlink-{}", args[2] as u32),
+                SandboxReason::SocketFamily,
+                format!("netlink-{protocol}"),
             )
         } else {
             (
                 libc::EAFNOSUPPORT,
-                "socket-family",
-                family_name(args[0] as u32),
+                SandboxReason::SocketFamily,
+                family_name(family),
             )
         };
-    let response = ScmpNotifResp::new_error(request.id, -errno, ScmpNotifRespFlags::empty());
-    response.respond(listener).ok()?;
+    // Read while the caller still waits for the answer: its pid can't have been reused.
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", request.pid))
         .map(|c| c.trim_end().to_string())
         .unwrap_or_default();
+    let response = ScmpNotifResp::new_error(request.id, -errno, ScmpNotifRespFlags::empty());
+    response.respond(listener).ok()?;
     Some(SandboxDenial {
         pid: request.pid,
         comm,
-        reason: reason.into(),
+        reason,
         what,
     })
 }
