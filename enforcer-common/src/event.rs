@@ -87,10 +87,12 @@ pub enum Counter {
     EventsLost = 7,
     /// Socket options refused (multicast membership).
     SockoptDenied = 8,
+    /// DNS destinations steered to the task's resolver.
+    DnsSteered = 9,
 }
 
 /// Number of [`Counter`] slots.
-pub const COUNTER_SLOTS: u32 = 9;
+pub const COUNTER_SLOTS: u32 = 10;
 
 impl Counter {
     /// Every counter, in slot order.
@@ -104,6 +106,7 @@ impl Counter {
         Counter::SocketsDenied,
         Counter::EventsLost,
         Counter::SockoptDenied,
+        Counter::DnsSteered,
     ];
 
     /// A stable snake_case name for logs and metrics.
@@ -118,6 +121,7 @@ impl Counter {
             Counter::SocketsDenied => "sockets_denied",
             Counter::EventsLost => "events_lost",
             Counter::SockoptDenied => "sockopt_denied",
+            Counter::DnsSteered => "dns_steered",
         }
     }
 }

@@ -6,10 +6,14 @@
 
 pub mod event;
 pub mod policy;
+pub mod redirect;
 pub mod sockopt;
 
 pub use event::{Counter, DenyEvent, Hook, COUNTER_SLOTS};
-pub use policy::{judge, Addr, AddressBook, Flow, Mode, Reason, TaskConfig, MAX_HTTP_PORTS};
+pub use policy::{
+    judge, Addr, AddressBook, Flow, Judged, Mode, Reason, Route, TaskConfig, MAX_HTTP_PORTS,
+};
+pub use redirect::{OriginalDst, ResolverAddr};
 pub use sockopt::refuses_sockopt;
 
 /// IP protocol numbers the programs look at.
@@ -29,8 +33,10 @@ pub const DNS_PORT: u16 = 53;
 pub const ALLOWLIST_CAPACITY: u32 = 65_536;
 /// Capacity of the per-task allowlists of CIDRs (per family).
 pub const NETS_CAPACITY: u32 = 4_096;
-/// Capacity of the DNS-server sets (per family).
-pub const SMALL_SET_CAPACITY: u32 = 256;
+/// Network namespaces a task may have a resolver in.
+pub const RESOLVER_CAPACITY: u32 = 64;
+/// Sockets whose steered DNS destination is remembered (least recently used go first).
+pub const STEERED_SOCKETS_CAPACITY: u32 = 16_384;
 /// Size of the denial-event ring buffer in bytes (a power of two, page multiple).
 pub const EVENT_RING_BYTES: u32 = 256 * 1024;
 
@@ -39,4 +45,6 @@ mod pod {
     // SAFETY: plain `#[repr(C)]` structs of integers, no padding holes that matter.
     unsafe impl aya::Pod for crate::TaskConfig {}
     unsafe impl aya::Pod for crate::DenyEvent {}
+    unsafe impl aya::Pod for crate::ResolverAddr {}
+    unsafe impl aya::Pod for crate::OriginalDst {}
 }

@@ -163,10 +163,12 @@ pub enum Reason {
     RawSocket = 7,
     /// An ICMP "ping" socket.
     PingSocket = 8,
-    /// DNS to a resolver other than the task's upstream.
+    /// DNS that did not go to the task's resolver (a packet to port 53 no hook steered).
     ResolverNotAllowed = 9,
     /// Joining a multicast or anycast group (the kernel would announce it on the link).
     MulticastMembership = 10,
+    /// DNS from a network namespace where the task has no resolver (fails closed).
+    NoResolver = 11,
 }
 
 impl Reason {
@@ -183,6 +185,7 @@ impl Reason {
             8 => Reason::PingSocket,
             9 => Reason::ResolverNotAllowed,
             10 => Reason::MulticastMembership,
+            11 => Reason::NoResolver,
             _ => return None,
         })
     }
@@ -200,6 +203,7 @@ impl Reason {
             Reason::PingSocket => "ping-socket",
             Reason::ResolverNotAllowed => "resolver-not-allowed",
             Reason::MulticastMembership => "multicast-membership",
+            Reason::NoResolver => "no-resolver",
         }
     }
 }
@@ -212,6 +216,9 @@ pub mod listed {
     pub const ALLOWED: u8 = 1;
     /// An address of the node itself, stored as a single address, which wins over any CIDR.
     pub const NODE: u8 = 2;
+    /// A looked-up address whose time ran out while connections to it were open: their
+    /// packets still pass, new connects are refused. Removed once those connections end.
+    pub const RETIRED: u8 = 3;
 }
 
 /// What `judge` needs to know beyond the flow: backed by BPF maps and helpers in the
@@ -220,23 +227,59 @@ pub mod listed {
 pub trait AddressBook {
     /// A [`listed`] value: the single-address entry for `addr`, else the longest CIDR match.
     fn listed(&self, addr: &Addr) -> u8;
-    /// One of the resolvers the task may query on port 53.
-    fn is_dns_server(&self, addr: &Addr) -> bool;
+    /// The task's own resolver in the socket's network namespace (HTTP mode).
+    fn is_resolver(&self, addr: &Addr, port: u16) -> bool;
     /// The socket lives in the host's network namespace (its loopback is the node's).
     fn in_host_netns(&self) -> bool;
 }
 
-/// Decides whether `flow` may leave a task with config `cfg`.
+/// How an allowed flow goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// To the destination the task asked for.
+    AsAsked,
+    /// To the task's resolver: DNS in HTTP mode, whatever server the task aimed at.
+    ToResolver,
+}
+
+/// What is judged: a destination the task names (connect, sendmsg), which may still be
+/// steered, or a packet already on its way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judged {
+    Destination,
+    Packet,
+}
+
+/// Decides whether and how `flow` may leave a task with config `cfg`.
 #[inline(always)]
-pub fn judge(cfg: &TaskConfig, flow: &Flow, book: &impl AddressBook) -> Result<(), Reason> {
+pub fn judge(
+    cfg: &TaskConfig,
+    flow: &Flow,
+    book: &impl AddressBook,
+    judged: Judged,
+) -> Result<Route, Reason> {
     let mode = Mode::from_raw(cfg.mode);
     if let Mode::Full = mode {
-        return Ok(());
+        return Ok(Route::AsAsked);
     }
     let loopback = flow.addr.is_loopback_or_unspecified();
+    let tcp_or_udp = flow.protocol == proto::UDP || flow.protocol == proto::TCP;
+    if let (Mode::Http, true, true) = (mode, tcp_or_udp, flow.has_port) {
+        // The resolver listens on loopback, so only loopback flows pay for the lookup.
+        if loopback && book.is_resolver(&flow.addr, flow.port) {
+            return Ok(Route::AsAsked);
+        }
+        // All DNS goes to the task's resolver, even to the task's own loopback.
+        if flow.port == DNS_PORT {
+            return match judged {
+                Judged::Destination => Ok(Route::ToResolver),
+                Judged::Packet => Err(Reason::ResolverNotAllowed),
+            };
+        }
+    }
     // A task in its own network namespace keeps its own loopback, in every mode.
     if loopback && !book.in_host_netns() {
-        return Ok(());
+        return Ok(Route::AsAsked);
     }
     if let Mode::None = mode {
         return Err(if loopback {
@@ -244,15 +287,6 @@ pub fn judge(cfg: &TaskConfig, flow: &Flow, book: &impl AddressBook) -> Result<(
         } else {
             Reason::NetworkNone
         });
-    }
-    // The resolvers the operator named stay reachable on port 53 even on the node itself.
-    let tcp_or_udp = flow.protocol == proto::UDP || flow.protocol == proto::TCP;
-    let to_dns_port = flow.has_port && flow.port == DNS_PORT;
-    if tcp_or_udp && (to_dns_port || !flow.has_port) && book.is_dns_server(&flow.addr) {
-        return Ok(());
-    }
-    if tcp_or_udp && to_dns_port {
-        return Err(Reason::ResolverNotAllowed);
     }
     if loopback {
         return Err(Reason::HostLoopback);
@@ -262,13 +296,14 @@ pub fn judge(cfg: &TaskConfig, flow: &Flow, book: &impl AddressBook) -> Result<(
     }
     match book.listed(&flow.addr) {
         listed::ALLOWED => {}
+        listed::RETIRED if judged == Judged::Packet => {}
         listed::NODE => return Err(Reason::NodeAddress),
         _ => return Err(Reason::AddressNotAllowed),
     }
     if flow.has_port && !cfg.allows_http_port(flow.port) {
         return Err(Reason::PortNotAllowed);
     }
-    Ok(())
+    Ok(Route::AsAsked)
 }
 
 #[cfg(test)]
@@ -283,22 +318,29 @@ mod tests {
     };
     const ALLOWED: Addr = Addr::v4([10, 0, 0, 2]);
     const ALLOWED6: Addr = Addr::from_v6([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    const RETIRED: Addr = Addr::v4([10, 0, 0, 3]);
     const DNS: Addr = Addr::v4([10, 0, 0, 53]);
     const NODE: Addr = Addr::v4([192, 0, 2, 2]);
     const OTHER: Addr = Addr::v4([10, 0, 0, 9]);
+    const LOOPBACK: Addr = Addr::v4([127, 0, 0, 1]);
+    const LOOPBACK6: Addr = Addr::from_v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    /// The task's resolver: 127.0.0.1:5300.
+    const RESOLVER_PORT: u16 = 5300;
 
     impl AddressBook for Book {
         fn listed(&self, addr: &Addr) -> u8 {
             if *addr == NODE {
                 listed::NODE
+            } else if *addr == RETIRED {
+                listed::RETIRED
             } else if *addr == ALLOWED || *addr == ALLOWED6 {
                 listed::ALLOWED
             } else {
                 listed::NO
             }
         }
-        fn is_dns_server(&self, addr: &Addr) -> bool {
-            *addr == DNS
+        fn is_resolver(&self, addr: &Addr, port: u16) -> bool {
+            *addr == LOOPBACK && port == RESOLVER_PORT
         }
         fn in_host_netns(&self) -> bool {
             self.in_host_netns
@@ -326,108 +368,225 @@ mod tests {
         }
     }
 
+    /// (mode, flow, socket in the host netns, verdict for a destination, for a packet)
+    type Case = (
+        Mode,
+        Flow,
+        bool,
+        Result<Route, Reason>,
+        Result<Route, Reason>,
+    );
+
     #[test]
     fn decisions_by_mode() {
         use proto::{ICMP, TCP, UDP};
         use Reason::*;
-        let loopback = Addr::v4([127, 0, 0, 1]);
-        let loopback6 = Addr::from_v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-        let cases: &[(Mode, Flow, bool, Result<(), Reason>)] = &[
-            (Mode::Full, flow(OTHER, Some(22), UDP), true, Ok(())),
-            (Mode::Full, flow(loopback, Some(22), TCP), true, Ok(())),
-            (
+        use Route::*;
+        let same = |verdict: Result<Route, Reason>| (verdict, verdict);
+        let case = |mode, flow, host, (dest, packet)| -> Case { (mode, flow, host, dest, packet) };
+        let cases: &[Case] = &[
+            case(
+                Mode::Full,
+                flow(OTHER, Some(22), UDP),
+                true,
+                same(Ok(AsAsked)),
+            ),
+            case(
+                Mode::Full,
+                flow(LOOPBACK, Some(22), TCP),
+                true,
+                same(Ok(AsAsked)),
+            ),
+            case(
+                Mode::Full,
+                flow(DNS, Some(53), UDP),
+                true,
+                same(Ok(AsAsked)),
+            ),
+            case(
                 Mode::None,
                 flow(ALLOWED, Some(80), TCP),
                 true,
-                Err(NetworkNone),
+                same(Err(NetworkNone)),
             ),
-            (Mode::None, flow(DNS, Some(53), UDP), true, Err(NetworkNone)),
-            (
+            case(
                 Mode::None,
-                flow(loopback, Some(80), TCP),
+                flow(DNS, Some(53), UDP),
                 true,
-                Err(HostLoopback),
+                same(Err(NetworkNone)),
             ),
-            (
+            case(
                 Mode::None,
-                flow(loopback6, Some(80), TCP),
+                flow(LOOPBACK, Some(80), TCP),
                 true,
-                Err(HostLoopback),
+                same(Err(HostLoopback)),
             ),
-            (Mode::None, flow(loopback, Some(80), TCP), false, Ok(())),
-            (Mode::Http, flow(ALLOWED, Some(80), TCP), true, Ok(())),
-            (Mode::Http, flow(ALLOWED, Some(443), TCP), true, Ok(())),
-            (Mode::Http, flow(ALLOWED6, Some(443), TCP), true, Ok(())),
-            (Mode::Http, flow(ALLOWED, None, TCP), true, Ok(())),
-            (
+            case(
+                Mode::None,
+                flow(LOOPBACK6, Some(80), TCP),
+                true,
+                same(Err(HostLoopback)),
+            ),
+            case(
+                Mode::None,
+                flow(LOOPBACK, Some(80), TCP),
+                false,
+                same(Ok(AsAsked)),
+            ),
+            case(
+                Mode::None,
+                flow(LOOPBACK, Some(RESOLVER_PORT), UDP),
+                true,
+                same(Err(HostLoopback)),
+            ),
+            case(
+                Mode::Http,
+                flow(ALLOWED, Some(80), TCP),
+                true,
+                same(Ok(AsAsked)),
+            ),
+            case(
+                Mode::Http,
+                flow(ALLOWED, Some(443), TCP),
+                true,
+                same(Ok(AsAsked)),
+            ),
+            case(
+                Mode::Http,
+                flow(ALLOWED6, Some(443), TCP),
+                true,
+                same(Ok(AsAsked)),
+            ),
+            case(
+                Mode::Http,
+                flow(ALLOWED, None, TCP),
+                true,
+                same(Ok(AsAsked)),
+            ),
+            case(
                 Mode::Http,
                 flow(ALLOWED, Some(8080), TCP),
                 true,
-                Err(PortNotAllowed),
+                same(Err(PortNotAllowed)),
             ),
-            (
+            case(
                 Mode::Http,
                 flow(ALLOWED, Some(80), UDP),
                 true,
-                Err(ProtocolNotAllowed),
+                same(Err(ProtocolNotAllowed)),
             ),
-            (
+            case(
                 Mode::Http,
                 flow(ALLOWED, None, ICMP),
                 true,
-                Err(ProtocolNotAllowed),
+                same(Err(ProtocolNotAllowed)),
             ),
-            (
+            case(
                 Mode::Http,
                 flow(OTHER, Some(80), TCP),
                 true,
-                Err(AddressNotAllowed),
+                same(Err(AddressNotAllowed)),
             ),
-            (Mode::Http, flow(DNS, Some(53), UDP), true, Ok(())),
-            (Mode::Http, flow(DNS, Some(53), TCP), true, Ok(())),
-            (
+            // Every DNS destination is steered; a DNS packet that was not is dropped.
+            case(
+                Mode::Http,
+                flow(DNS, Some(53), UDP),
+                true,
+                (Ok(ToResolver), Err(ResolverNotAllowed)),
+            ),
+            case(
+                Mode::Http,
+                flow(OTHER, Some(53), TCP),
+                true,
+                (Ok(ToResolver), Err(ResolverNotAllowed)),
+            ),
+            case(
+                Mode::Http,
+                flow(LOOPBACK, Some(53), UDP),
+                false,
+                (Ok(ToResolver), Err(ResolverNotAllowed)),
+            ),
+            case(
+                Mode::Http,
+                flow(LOOPBACK, Some(53), UDP),
+                true,
+                (Ok(ToResolver), Err(ResolverNotAllowed)),
+            ),
+            case(
+                Mode::Http,
+                flow(DNS, None, UDP),
+                true,
+                same(Err(ProtocolNotAllowed)),
+            ),
+            case(
                 Mode::Http,
                 flow(DNS, Some(54), UDP),
                 true,
-                Err(ProtocolNotAllowed),
+                same(Err(ProtocolNotAllowed)),
             ),
-            (
+            // The task's resolver, on the node's loopback, and nothing else there.
+            case(
                 Mode::Http,
-                flow(OTHER, Some(53), UDP),
+                flow(LOOPBACK, Some(RESOLVER_PORT), UDP),
                 true,
-                Err(ResolverNotAllowed),
+                same(Ok(AsAsked)),
             ),
-            (
+            case(
+                Mode::Http,
+                flow(LOOPBACK, Some(RESOLVER_PORT), TCP),
+                true,
+                same(Ok(AsAsked)),
+            ),
+            case(
+                Mode::Http,
+                flow(LOOPBACK, Some(RESOLVER_PORT + 1), UDP),
+                true,
+                same(Err(HostLoopback)),
+            ),
+            case(
+                Mode::Http,
+                flow(LOOPBACK, Some(80), TCP),
+                true,
+                same(Err(HostLoopback)),
+            ),
+            // A retired address: open connections keep going, new ones are refused.
+            case(
+                Mode::Http,
+                flow(RETIRED, Some(80), TCP),
+                true,
+                (Err(AddressNotAllowed), Ok(AsAsked)),
+            ),
+            case(
+                Mode::Http,
+                flow(RETIRED, Some(22), TCP),
+                true,
+                (Err(AddressNotAllowed), Err(PortNotAllowed)),
+            ),
+            case(
                 Mode::Http,
                 flow(NODE, Some(80), TCP),
                 true,
-                Err(NodeAddress),
+                same(Err(NodeAddress)),
             ),
-            (
+            case(
                 Mode::Http,
                 flow(NODE, Some(80), TCP),
                 false,
-                Err(NodeAddress),
-            ),
-            (
-                Mode::Http,
-                flow(loopback, Some(80), TCP),
-                true,
-                Err(HostLoopback),
+                same(Err(NodeAddress)),
             ),
         ];
-        for (mode, flow, in_host_netns, expected) in cases {
+        for (mode, flow, in_host_netns, destination, packet) in cases {
+            let book = Book {
+                in_host_netns: *in_host_netns,
+            };
+            let cfg = cfg(*mode);
+            let at = |judged| judge(&cfg, flow, &book, judged);
             assert_eq!(
-                judge(
-                    &cfg(*mode),
-                    flow,
-                    &Book {
-                        in_host_netns: *in_host_netns
-                    }
-                ),
-                *expected,
-                "{mode:?} {flow:?}"
+                at(Judged::Destination),
+                *destination,
+                "{mode:?} {flow:?} destination"
             );
+            assert_eq!(at(Judged::Packet), *packet, "{mode:?} {flow:?} packet");
         }
     }
 
@@ -437,7 +596,7 @@ mod tests {
         assert_eq!(Addr::from_v6(mapped), OTHER);
         let f = flow(Addr::from_v6(mapped), Some(80), proto::TCP);
         assert_eq!(
-            judge(&cfg(Mode::Http), &f, &HOST_BOOK),
+            judge(&cfg(Mode::Http), &f, &HOST_BOOK, Judged::Destination),
             Err(Reason::AddressNotAllowed)
         );
     }
@@ -447,7 +606,10 @@ mod tests {
         let mut c = cfg(Mode::Full);
         c.mode = 77;
         let f = flow(ALLOWED, Some(80), proto::TCP);
-        assert_eq!(judge(&c, &f, &HOST_BOOK), Err(Reason::NetworkNone));
+        assert_eq!(
+            judge(&c, &f, &HOST_BOOK, Judged::Packet),
+            Err(Reason::NetworkNone)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The enforcer's kernel programs. One copy is loaded per task and attached to the
 //! task's cgroup; the task's settings are frozen into `TASK_CONFIG` at load time and its
-//! address sets live in the maps of `maps.rs`, which userspace changes while it runs.
+//! address sets and resolvers live in the maps of `maps.rs`, which userspace changes while
+//! it runs.
 //!
 //! Every hook fails closed: when anything can't be read, the flow is refused.
 // Host builds (clippy, `cargo build --workspace`) get std and an empty main.
@@ -12,17 +13,17 @@ mod report;
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
-    helpers::generated::{bpf_get_current_cgroup_id, bpf_skb_cgroup_id},
+    helpers::generated::{bpf_get_current_cgroup_id, bpf_get_socket_cookie, bpf_skb_cgroup_id},
     macros::{cgroup_skb, cgroup_sock, cgroup_sock_addr, cgroup_sockopt},
     programs::{SkBuffContext, SockAddrContext, SockContext, SockoptContext},
 };
 use aya_log_ebpf::debug;
 use enforcer_common::{
-    judge, proto, refuses_sockopt, sockopt::SOL_IPV6, Addr, Counter, Flow, Hook, Mode, Reason,
-    TaskConfig,
+    judge, proto, refuses_sockopt, sockopt::SOL_IPV6, Addr, Counter, Flow, Hook, Judged, Mode,
+    OriginalDst, Reason, Route, TaskConfig,
 };
 
-use maps::TaskMaps;
+use maps::{resolver_here, TaskMaps, DNS_ORIGINAL};
 use report::{count, current_sender, report, Sender};
 
 /// Program return values: let the operation through, or refuse it (EPERM / drop).
@@ -65,7 +66,8 @@ pub fn sendmsg6(ctx: SockAddrContext) -> i32 {
     on_sock_addr(&ctx, Hook::Sendmsg6)
 }
 
-/// connect() and unconnected sendto()/sendmsg(): refused at once with EPERM.
+/// connect() and unconnected sendto()/sendmsg(): refused at once with EPERM, or (DNS in
+/// HTTP mode) steered to the task's resolver.
 #[inline(always)]
 fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     let cfg = config();
@@ -80,8 +82,9 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
         return ALLOW;
     }
     let sa = ctx.sock_addr;
+    let v6 = matches!(hook, Hook::Connect6 | Hook::Sendmsg6);
     let flow = Flow {
-        addr: destination(sa, matches!(hook, Hook::Connect6 | Hook::Sendmsg6)),
+        addr: destination(sa, v6),
         // SAFETY: ctx fields of bpf_sock_addr, read with their own width.
         port: u16::from_be(unsafe { (*sa).user_port } as u16),
         has_port: true,
@@ -91,7 +94,12 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
         ctx,
         host_netns_cookie: cfg.host_netns_cookie,
     };
-    match judge(&cfg, &flow, &book) {
+    let verdict = match judge(&cfg, &flow, &book, Judged::Destination) {
+        Ok(Route::ToResolver) => steer_to_resolver(ctx, v6, &flow),
+        Ok(Route::AsAsked) => Ok(()),
+        Err(reason) => Err(reason),
+    };
+    match verdict {
         Ok(()) => {
             count(allowed);
             ALLOW
@@ -105,15 +113,134 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     }
 }
 
+/// Rewrites the destination to the task's resolver in this socket's network namespace,
+/// remembering what the task asked for so replies can name it. No resolver there, or no
+/// room to remember: refused.
+#[inline(always)]
+fn steer_to_resolver(ctx: &SockAddrContext, v6: bool, flow: &Flow) -> Result<(), Reason> {
+    let resolver = resolver_here(ctx).ok_or(Reason::NoResolver)?;
+    let sa = ctx.sock_addr;
+    // A v6 socket aiming at ::ffff:a.b.c.d reaches IPv4: steer it to the IPv4 resolver.
+    let port = if v6 && !flow.addr.is_v4 {
+        resolver.port6
+    } else {
+        resolver.port4
+    };
+    if port == 0 {
+        return Err(Reason::NoResolver);
+    }
+    let mut original = OriginalDst::default();
+    // SAFETY: ctx fields, each accessed as the u32 the verifier expects for this hook's family.
+    unsafe {
+        if v6 {
+            original.ip6 = read_ip6(sa);
+        } else {
+            original.ip4 = core::ptr::read_volatile(&(*sa).user_ip4);
+        }
+        original.port = (*sa).user_port;
+        let cookie = bpf_get_socket_cookie(sa.cast());
+        DNS_ORIGINAL
+            .insert(&cookie, &original, 0)
+            .map_err(|_| Reason::NoResolver)?;
+        if !v6 {
+            (*sa).user_ip4 = resolver.ip4;
+        } else if flow.addr.is_v4 {
+            write_ip6(sa, resolver.ip4_mapped());
+        } else {
+            write_ip6(sa, resolver.ip6);
+        }
+        (*sa).user_port = port;
+    }
+    count(Counter::DnsSteered);
+    Ok(())
+}
+
+#[cgroup_sock_addr(recvmsg4)]
+pub fn recvmsg4(ctx: SockAddrContext) -> i32 {
+    restore_resolver_peer(&ctx, false);
+    ALLOW
+}
+
+#[cgroup_sock_addr(recvmsg6)]
+pub fn recvmsg6(ctx: SockAddrContext) -> i32 {
+    restore_resolver_peer(&ctx, true);
+    ALLOW
+}
+
+#[cgroup_sock_addr(getpeername4)]
+pub fn getpeername4(ctx: SockAddrContext) -> i32 {
+    restore_resolver_peer(&ctx, false);
+    ALLOW
+}
+
+#[cgroup_sock_addr(getpeername6)]
+pub fn getpeername6(ctx: SockAddrContext) -> i32 {
+    restore_resolver_peer(&ctx, true);
+    ALLOW
+}
+
+/// A reply's source (recvmsg) or a socket's peer (getpeername) that is the task's resolver
+/// is reported as the server the task asked for, so stub resolvers that check it accept
+/// the reply.
+#[inline(always)]
+fn restore_resolver_peer(ctx: &SockAddrContext, v6: bool) {
+    let Some(resolver) = resolver_here(ctx) else {
+        return;
+    };
+    let sa = ctx.sock_addr;
+    // SAFETY: ctx fields of bpf_sock_addr, read with their own width.
+    let port = u16::from_be(unsafe { (*sa).user_port } as u16);
+    if !resolver.is(&destination(sa, v6), port) {
+        return;
+    }
+    // SAFETY: cookie of the context's socket; ctx fields written as u32 for this family.
+    unsafe {
+        let cookie = bpf_get_socket_cookie(sa.cast());
+        let Some(original) = DNS_ORIGINAL.get(&cookie).copied() else {
+            return;
+        };
+        if v6 {
+            write_ip6(sa, original.ip6);
+        } else {
+            (*sa).user_ip4 = original.ip4;
+        }
+        (*sa).user_port = original.port;
+    }
+}
+
+/// `user_ip6` as the four u32 words the verifier lets us read.
+///
+/// # Safety
+/// `sa` is the context of an IPv6 sock_addr hook.
+#[inline(always)]
+unsafe fn read_ip6(sa: *mut bpf_sock_addr) -> [u32; 4] {
+    let words = core::ptr::addr_of!((*sa).user_ip6) as *const u32;
+    let mut out = [0u32; 4];
+    for (i, word) in out.iter_mut().enumerate() {
+        *word = core::ptr::read_volatile(words.add(i));
+    }
+    out
+}
+
+/// Writes `user_ip6` word by word, as the verifier requires.
+///
+/// # Safety
+/// `sa` is the context of an IPv6 sock_addr hook.
+#[inline(always)]
+unsafe fn write_ip6(sa: *mut bpf_sock_addr, ip6: [u32; 4]) {
+    let words = core::ptr::addr_of_mut!((*sa).user_ip6) as *mut u32;
+    for (i, word) in ip6.iter().enumerate() {
+        core::ptr::write_volatile(words.add(i), *word);
+    }
+}
+
 #[inline(always)]
 fn destination(sa: *mut bpf_sock_addr, v6: bool) -> Addr {
     // SAFETY: ctx fields, each read as the u32 the verifier expects.
     unsafe {
         if v6 {
             let mut octets = [0u8; 16];
-            let words = core::ptr::addr_of!((*sa).user_ip6) as *const u32;
-            for i in 0..4 {
-                let word = core::ptr::read_volatile(words.add(i));
+            for (i, word) in read_ip6(sa).iter().enumerate() {
                 octets[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
             }
             Addr::from_v6(octets)
@@ -218,8 +345,8 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
         ctx: &ctx,
         host_netns_cookie: cfg.host_netns_cookie,
     };
-    match judge(&cfg, &flow, &book) {
-        Ok(()) => {
+    match judge(&cfg, &flow, &book, Judged::Packet) {
+        Ok(_) => {
             count(Counter::PacketsAllowed);
             ALLOW
         }

@@ -4,12 +4,12 @@ use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     helpers::generated::bpf_get_netns_cookie,
     macros::map,
-    maps::{lpm_trie::Key, HashMap, LpmTrie, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     EbpfContext,
 };
 use enforcer_common::{
-    policy::listed, Addr, AddressBook, ALLOWLIST_CAPACITY, COUNTER_SLOTS, EVENT_RING_BYTES,
-    NETS_CAPACITY, SMALL_SET_CAPACITY,
+    policy::listed, Addr, AddressBook, OriginalDst, ResolverAddr, ALLOWLIST_CAPACITY,
+    COUNTER_SLOTS, EVENT_RING_BYTES, NETS_CAPACITY, RESOLVER_CAPACITY, STEERED_SOCKETS_CAPACITY,
 };
 
 /// Single addresses the task may reach on its HTTP ports, and the node's own addresses
@@ -27,11 +27,16 @@ pub static ALLOW_HOSTS_V6: HashMap<[u8; 16], u8> =
 pub static ALLOW_NETS_V4: LpmTrie<[u8; 4], u8> = LpmTrie::with_max_entries(NETS_CAPACITY, 0);
 #[map]
 pub static ALLOW_NETS_V6: LpmTrie<[u8; 16], u8> = LpmTrie::with_max_entries(NETS_CAPACITY, 0);
-/// Resolvers the task may query on port 53.
+/// The task's resolver in each network namespace it has one in, keyed by namespace cookie.
+/// DNS from a namespace not listed is refused.
 #[map]
-pub static DNS_V4: HashMap<[u8; 4], u8> = HashMap::with_max_entries(SMALL_SET_CAPACITY, 0);
+pub static RESOLVERS: HashMap<u64, ResolverAddr> = HashMap::with_max_entries(RESOLVER_CAPACITY, 0);
+/// What each steered socket asked for, keyed by socket cookie, to restore in replies. Least
+/// recently used entries make room: a stub that loses its entry sees the resolver's address
+/// and drops the reply (its own loss, never an opening).
 #[map]
-pub static DNS_V6: HashMap<[u8; 16], u8> = HashMap::with_max_entries(SMALL_SET_CAPACITY, 0);
+pub static DNS_ORIGINAL: LruHashMap<u64, OriginalDst> =
+    LruHashMap::with_max_entries(STEERED_SOCKETS_CAPACITY, 0);
 
 /// Allowed/refused counters, one slot per `Counter`.
 #[map]
@@ -69,17 +74,26 @@ impl<C: EbpfContext> AddressBook for TaskMaps<'_, C> {
     }
 
     #[inline(always)]
-    fn is_dns_server(&self, addr: &Addr) -> bool {
-        if addr.is_v4 {
-            DNS_V4.get_ptr(addr.v4_octets()).is_some()
-        } else {
-            DNS_V6.get_ptr(addr.octets).is_some()
-        }
+    fn is_resolver(&self, addr: &Addr, port: u16) -> bool {
+        resolver_here(self.ctx).is_some_and(|r| r.is(addr, port))
     }
 
     #[inline(always)]
     fn in_host_netns(&self) -> bool {
-        // SAFETY: helper allowed for sock_addr, sock and (since 6.x) cgroup_skb programs.
-        unsafe { bpf_get_netns_cookie(self.ctx.as_ptr()) == self.host_netns_cookie }
+        netns_cookie(self.ctx) == self.host_netns_cookie
     }
+}
+
+/// Cookie of the network namespace the program's socket lives in.
+#[inline(always)]
+fn netns_cookie<C: EbpfContext>(ctx: &C) -> u64 {
+    // SAFETY: helper allowed for sock_addr, sock and (since 6.x) cgroup_skb programs.
+    unsafe { bpf_get_netns_cookie(ctx.as_ptr()) }
+}
+
+/// The task's resolver in the namespace of the program's socket, if it has one there.
+#[inline(always)]
+pub fn resolver_here<C: EbpfContext>(ctx: &C) -> Option<ResolverAddr> {
+    // SAFETY: a value pointer from a lookup, copied at once.
+    unsafe { RESOLVERS.get(&netns_cookie(ctx)).copied() }
 }

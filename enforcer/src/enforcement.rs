@@ -11,7 +11,7 @@ use std::{
 
 use aya::{
     include_bytes_aligned,
-    maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf},
+    maps::{Map, MapData, PerCpuArray, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
         CgroupAttachMode, CgroupSkbAttachType, Program,
@@ -22,6 +22,7 @@ use aya_log::EbpfLogger;
 use enforcer_common::{policy::listed, Counter, Mode, TaskConfig, MAX_HTTP_PORTS};
 
 use crate::{
+    allowlist::{self, map_error, AllowlistMaps},
     error::{Error, Result},
     node,
 };
@@ -30,35 +31,49 @@ use crate::{
 static EBPF_OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforcer-ebpf.o"));
 
 /// Every program, in the order they are attached.
-const PROGRAMS: [&str; 7] = [
+const PROGRAMS: [&str; 11] = [
     "sock_create",
     "setsockopt",
     "connect4",
     "connect6",
     "sendmsg4",
     "sendmsg6",
+    "recvmsg4",
+    "recvmsg6",
+    "getpeername4",
+    "getpeername6",
     "egress",
 ];
 
+/// Programs that only restore what DNS steering rewrote: HTTP mode only.
+const STEERING_RESTORERS: [&str; 4] = ["recvmsg4", "recvmsg6", "getpeername4", "getpeername6"];
+
 /// The programs a task in `mode` needs. Full has nothing to refuse at setsockopt, and the hook
 /// costs about 0.4 us per setsockopt() call (socket lock and option copy), so it is left out.
+/// Only HTTP steers DNS, so only HTTP restores the steered peer in recvmsg and getpeername.
 fn attached_programs(mode: Mode) -> impl Iterator<Item = &'static str> {
-    PROGRAMS
-        .into_iter()
-        .filter(move |name| !(mode == Mode::Full && *name == "setsockopt"))
+    PROGRAMS.into_iter().filter(move |name| match mode {
+        Mode::Full => *name != "setsockopt" && !STEERING_RESTORERS.contains(name),
+        Mode::None => !STEERING_RESTORERS.contains(name),
+        Mode::Http => true,
+    })
 }
 
 /// The per-CPU counters map, one slot per [`Counter`].
 const COUNTERS: &str = "COUNTERS";
 
-/// Maps pinned next to the links, for tools that change a running task's policy.
+/// What each steered socket asked for (see the eBPF crate's maps).
+const DNS_ORIGINAL: &str = "DNS_ORIGINAL";
+
+/// Maps pinned next to the links: the allowlist and resolvers, for the task's resolver and
+/// tools that change a running task's policy, and the rest so a restarted agent can adopt it.
 const PINNED_MAPS: [&str; 7] = [
-    "ALLOW_HOSTS_V4",
-    "ALLOW_HOSTS_V6",
-    "ALLOW_NETS_V4",
-    "ALLOW_NETS_V6",
-    "DNS_V4",
-    "DNS_V6",
+    allowlist::HOSTS_V4,
+    allowlist::HOSTS_V6,
+    allowlist::NETS_V4,
+    allowlist::NETS_V6,
+    allowlist::RESOLVERS,
+    DNS_ORIGINAL,
     COUNTERS,
 ];
 
@@ -83,6 +98,12 @@ impl AllowedNet {
     pub fn is_host(&self) -> bool {
         *self == AllowedNet::host(self.addr)
     }
+
+    /// Whether `ip` is in this network (IPv4-mapped IPv6 counts as the IPv4 it carries).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (addr, prefix_len) = (self.addr, self.prefix_len);
+        crate::spec::Domain::Cidr { addr, prefix_len }.matches_ip(ip)
+    }
 }
 
 impl std::fmt::Display for AllowedNet {
@@ -100,10 +121,9 @@ pub struct TaskPolicy {
     pub mode: Mode,
     /// TCP ports allowed in HTTP mode (at most [`MAX_HTTP_PORTS`]).
     pub http_ports: Vec<u16>,
-    /// Addresses and CIDRs allowed in HTTP mode.
+    /// Addresses and CIDRs allowed in HTTP mode from the start (IP literals and CIDRs of the
+    /// spec); names add addresses as the task's resolver hands them out.
     pub allowed: Vec<AllowedNet>,
-    /// Resolvers the task may query on port 53 in HTTP mode.
-    pub dns_servers: Vec<IpAddr>,
 }
 
 impl TaskPolicy {
@@ -113,7 +133,6 @@ impl TaskPolicy {
             mode,
             http_ports: Vec::new(),
             allowed: Vec::new(),
-            dns_servers: Vec::new(),
         }
     }
 
@@ -143,9 +162,11 @@ pub struct ProgramStats {
     pub run_time: std::time::Duration,
 }
 
-/// A task's programs attached to its cgroup, with their links pinned under `pin_dir`.
+/// A task's programs attached to its cgroup, with their links and maps pinned under
+/// `pin_dir`.
 pub struct Enforcement {
     ebpf: Ebpf,
+    allowlist: AllowlistMaps,
     /// The node's own addresses: marked in the allowlist, never allowed.
     node_addresses: Vec<IpAddr>,
     links: Vec<PinnedLink>,
@@ -171,21 +192,30 @@ impl Enforcement {
             load_program(&mut ebpf, name)?;
         }
         let node_addresses = node::addresses().map_err(Error::io("listing addresses", "/"))?;
+        crate::bpffs::create_pin_dir(pin_dir)?;
+        let pinned = pin_maps(&ebpf, pin_dir).and_then(|()| AllowlistMaps::open(pin_dir));
+        let allowlist = match pinned {
+            Ok(allowlist) => allowlist,
+            Err(e) => {
+                log_unpin_failure(crate::bpffs::remove_pins(pin_dir));
+                return Err(e);
+            }
+        };
         let mut enforcement = Enforcement {
             ebpf,
+            allowlist,
             node_addresses,
             links: Vec::new(),
             pin_dir: pin_dir.to_path_buf(),
             logger,
         };
-        enforcement.fill_maps(policy)?;
-        crate::bpffs::create_pin_dir(pin_dir)?;
-        if let Err(e) = enforcement.attach_and_pin(cgroup, policy.mode) {
+        let attached = enforcement
+            .fill_maps(policy)
+            .and_then(|()| enforcement.attach_and_pin(cgroup, policy.mode));
+        if let Err(e) = attached {
             // Unpinning drops the links that made it, so nothing stays attached. The
             // attach error is the one worth reporting; a failed unpin is left to `gc`.
-            if let Err(cleanup) = enforcement.release() {
-                tracing::warn!(error = %cleanup, "removing the pins of a failed attach");
-            }
+            log_unpin_failure(enforcement.release());
             return Err(e);
         }
         Ok(enforcement)
@@ -193,8 +223,8 @@ impl Enforcement {
 
     fn fill_maps(&mut self, policy: &TaskPolicy) -> Result<()> {
         // Node addresses first, as single addresses, which win over any allowed CIDR.
-        for addr in self.node_addresses.clone() {
-            set_listed(&mut self.ebpf, AllowedNet::host(addr), listed::NODE)?;
+        for addr in &self.node_addresses {
+            self.allowlist.set(AllowedNet::host(*addr), listed::NODE)?;
         }
         for net in &policy.allowed {
             if self.is_node_address(net) {
@@ -202,9 +232,6 @@ impl Enforcement {
                 continue;
             }
             self.allow(*net)?;
-        }
-        for server in &policy.dns_servers {
-            insert_dns_server(&mut self.ebpf, *server)?;
         }
         Ok(())
     }
@@ -220,12 +247,6 @@ impl Enforcement {
             let pinned = attach_pinned(&mut self.ebpf, name, cgroup_dir.as_fd(), &path)?;
             self.links.push(pinned);
         }
-        for name in PINNED_MAPS {
-            let map = self.ebpf.map(name).ok_or(Error::Missing(name))?;
-            let path = self.pin_dir.join(name);
-            map.pin(&path)
-                .map_err(|source| Error::Pin { path, source })?;
-        }
         Ok(())
     }
 
@@ -234,7 +255,7 @@ impl Enforcement {
         if self.is_node_address(&net) {
             return Err(Error::Invalid(format!("{net} is an address of this node")));
         }
-        set_listed(&mut self.ebpf, net, listed::ALLOWED)
+        self.allowlist.set(net, listed::ALLOWED)
     }
 
     /// Stops allowing `net`; new connections to it, and packets of open ones, are refused
@@ -243,18 +264,7 @@ impl Enforcement {
         if self.is_node_address(&net) {
             return Ok(());
         }
-        check_prefix(&net)?;
-        let result = match net.addr {
-            IpAddr::V4(a) if net.is_host() => hosts_v4(&mut self.ebpf)?.remove(&a.octets()),
-            IpAddr::V6(a) if net.is_host() => hosts_v6(&mut self.ebpf)?.remove(&a.octets()),
-            IpAddr::V4(a) => {
-                nets_v4(&mut self.ebpf)?.remove(&Key::new(net.prefix_len.into(), a.octets()))
-            }
-            IpAddr::V6(a) => {
-                nets_v6(&mut self.ebpf)?.remove(&Key::new(net.prefix_len.into(), a.octets()))
-            }
-        };
-        result.map_err(map_error("ALLOW"))
+        self.allowlist.remove(net)
     }
 
     /// The task's counters, summed over CPUs.
@@ -357,10 +367,6 @@ fn kernel_log_level() -> u8 {
     .into_iter()
     .find(|(user, _)| shown(*user))
     .map_or(0, |(_, kernel)| kernel as u8)
-}
-
-fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
-    move |source| Error::Map { name, source }
 }
 
 fn load_program(ebpf: &mut Ebpf, name: &'static str) -> Result<()> {
@@ -524,63 +530,19 @@ fn into_fd_link(
         .map_err(|e| Error::Invalid(format!("program {name}: not a bpf_link attachment: {e}")))
 }
 
-fn check_prefix(net: &AllowedNet) -> Result<()> {
-    let max = if net.addr.is_ipv4() { 32 } else { 128 };
-    if net.prefix_len > max {
-        return Err(Error::Invalid(format!("{net}: prefix length over {max}")));
+/// Pins every map of [`PINNED_MAPS`] under `pin_dir`.
+fn pin_maps(ebpf: &Ebpf, pin_dir: &Path) -> Result<()> {
+    for name in PINNED_MAPS {
+        let map = ebpf.map(name).ok_or(Error::Missing(name))?;
+        let path = pin_dir.join(name);
+        map.pin(&path)
+            .map_err(|source| Error::Pin { path, source })?;
     }
     Ok(())
 }
 
-/// Puts `net` on the allowlist with a `listed` value: single addresses in the hosts maps,
-/// networks in the tries.
-fn set_listed(ebpf: &mut Ebpf, net: AllowedNet, value: u8) -> Result<()> {
-    check_prefix(&net)?;
-    let result = match net.addr {
-        IpAddr::V4(a) if net.is_host() => hosts_v4(ebpf)?.insert(a.octets(), value, 0),
-        IpAddr::V6(a) if net.is_host() => hosts_v6(ebpf)?.insert(a.octets(), value, 0),
-        IpAddr::V4(a) => {
-            nets_v4(ebpf)?.insert(&Key::new(net.prefix_len.into(), a.octets()), value, 0)
-        }
-        IpAddr::V6(a) => {
-            nets_v6(ebpf)?.insert(&Key::new(net.prefix_len.into(), a.octets()), value, 0)
-        }
-    };
-    result.map_err(map_error("ALLOW"))
-}
-
-fn typed_map<'a, M>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<M>
-where
-    M: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
-{
-    let map = ebpf.map_mut(name).ok_or(Error::Missing(name))?;
-    M::try_from(map).map_err(map_error(name))
-}
-
-fn hosts_v4(ebpf: &mut Ebpf) -> Result<HashMap<&mut MapData, [u8; 4], u8>> {
-    typed_map(ebpf, "ALLOW_HOSTS_V4")
-}
-
-fn hosts_v6(ebpf: &mut Ebpf) -> Result<HashMap<&mut MapData, [u8; 16], u8>> {
-    typed_map(ebpf, "ALLOW_HOSTS_V6")
-}
-
-fn nets_v4(ebpf: &mut Ebpf) -> Result<LpmTrie<&mut MapData, [u8; 4], u8>> {
-    typed_map(ebpf, "ALLOW_NETS_V4")
-}
-
-fn nets_v6(ebpf: &mut Ebpf) -> Result<LpmTrie<&mut MapData, [u8; 16], u8>> {
-    typed_map(ebpf, "ALLOW_NETS_V6")
-}
-
-fn insert_dns_server(ebpf: &mut Ebpf, addr: IpAddr) -> Result<()> {
-    let result = match addr {
-        IpAddr::V4(a) => {
-            typed_map::<HashMap<_, [u8; 4], u8>>(ebpf, "DNS_V4")?.insert(a.octets(), 1, 0)
-        }
-        IpAddr::V6(a) => {
-            typed_map::<HashMap<_, [u8; 16], u8>>(ebpf, "DNS_V6")?.insert(a.octets(), 1, 0)
-        }
-    };
-    result.map_err(map_error("DNS"))
+fn log_unpin_failure(result: Result<()>) {
+    if let Err(cleanup) = result {
+        tracing::warn!(error = %cleanup, "removing the pins of a failed attach");
+    }
 }

@@ -29,6 +29,9 @@ pub struct Denial {
     /// Process id and command; `None` for packets sent outside the sender's context.
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// The DNS name and query type of a refusal by the task's resolver.
+    pub name: Option<String>,
+    pub qtype: Option<String>,
 }
 
 impl Denial {
@@ -59,6 +62,8 @@ impl Denial {
             port: (event.port != 0).then_some(event.port),
             pid: (event.pid != 0).then_some(event.pid),
             comm: (!comm.is_empty()).then_some(comm),
+            name: None,
+            qtype: None,
         })
     }
 
@@ -241,6 +246,8 @@ fn log_denial(task: &str, d: &Denial) {
         destination = %d.destination(),
         pid = d.pid,
         comm = d.comm.as_deref(),
+        name = d.name.as_deref(),
+        qtype = d.qtype.as_deref(),
         "refused"
     );
 }

@@ -6,8 +6,10 @@
 //! `bpf_get_netns_cookie` (2025; tested on 6.18); on older kernels loading fails closed.
 
 pub mod admission;
+pub mod allowlist;
 pub mod bpffs;
 pub mod cgroup;
+pub mod dns;
 pub mod enforcement;
 pub mod error;
 pub mod events;
@@ -17,6 +19,7 @@ pub mod node;
 pub mod paths;
 pub mod pump;
 pub mod resolve;
+pub mod resolver;
 pub mod run;
 pub mod sandbox;
 pub mod spec;

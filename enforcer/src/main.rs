@@ -5,9 +5,12 @@ use std::{ffi::OsString, net::IpAddr, path::PathBuf, process::ExitCode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use enforcer::{
     admission,
+    enforcement::AllowedNet,
     run::{self, RunOptions, DEFAULT_HTTP_PORTS},
     sandbox::{init, Identity},
-    spec::{self, NetworkSpec, NetworkType, Resolved, ResolvedNetwork, ResolvedNetworkKind},
+    spec::{
+        self, Domain, NetworkSpec, NetworkType, Resolved, ResolvedNetwork, ResolvedNetworkKind,
+    },
 };
 
 /// Exit code when the enforcer itself fails (the task did not run), as container runtimes do.
@@ -142,10 +145,22 @@ impl NetworkArgs {
 struct RunArgs {
     #[command(flatten)]
     network: NetworkArgs,
-    /// Resolver for HTTP mode's domains, and the only one the task may query (repeatable;
-    /// default: the node's /etc/resolv.conf).
+    /// Resolver the enforcer asks for an HTTP task's allowed names (repeatable; default: the
+    /// node's /etc/resolv.conf). The task itself only ever talks to the enforcer's resolver.
     #[arg(long, value_name = "ADDR")]
     upstream: Vec<IpAddr>,
+    /// Seconds a looked-up address stays allowed at least, whatever its TTL (HTTP mode).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+        value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    dns_min_ttl: u32,
+    /// Internal addresses (private, loopback, link-local, node) a name may still open when
+    /// the task looks it up, as IP or CIDR (repeatable; default: none).
+    #[arg(long = "allow-internal", value_name = "CIDR", value_parser = parse_internal_net)]
+    allow_internal: Vec<AllowedNet>,
+    /// Network namespace the task joins (`/run/netns/NAME`, `/proc/PID/ns/net`); its loopback
+    /// must be up. Default: the enforcer's.
+    #[arg(long, value_name = "PATH")]
+    netns: Option<PathBuf>,
     /// Parent cgroup of the task's cgroup (default: <cgroup2 mount>/enforcer).
     #[arg(long, value_name = "DIR")]
     cgroup_parent: Option<PathBuf>,
@@ -245,6 +260,9 @@ fn run_command(args: RunArgs) -> ExitCode {
             Err(e) => return fail(EXIT_INVALID, e),
         },
         upstream: args.upstream,
+        dns_min_ttl: std::time::Duration::from_secs(args.dns_min_ttl.into()),
+        allow_internal: args.allow_internal,
+        netns: args.netns,
         cgroup_parent: args.cgroup_parent,
         task_id: args.task_id,
         identity,
@@ -264,6 +282,17 @@ fn run_command(args: RunArgs) -> ExitCode {
         }
         Err(e @ enforcer::Error::AfterTask { .. }) => fail(EXIT_ENFORCER_FAILED, e),
         Err(e) => fail(EXIT_ENFORCER_FAILED, format!("{e}; the task did not run")),
+    }
+}
+
+/// `--allow-internal`: an IP or CIDR, as the spec's domains write them.
+fn parse_internal_net(raw: &str) -> Result<AllowedNet, String> {
+    match Domain::parse(raw).map_err(|e| e.to_string())? {
+        Domain::Ip(addr) => Ok(AllowedNet::host(addr)),
+        Domain::Cidr { addr, prefix_len } => Ok(AllowedNet { addr, prefix_len }),
+        Domain::Exact(_) | Domain::Wildcard(_) => {
+            Err(format!("{raw:?} is a name; give an IP or CIDR"))
+        }
     }
 }
 
@@ -317,13 +346,14 @@ fn describe(network: &ResolvedNetwork, ports: &[u16]) -> String {
             let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
             let listed: Vec<String> = domains.iter().map(|d| format!("  {d}")).collect();
             let dns = if domains.iter().any(|d| d.is_name()) {
-                "DNS only to port 53 of the upstream resolvers"
+                "every DNS query goes to the enforcer's resolver, which answers these names only"
             } else {
-                "no DNS (no name to look up)"
+                "no DNS (no name to look up): the enforcer's resolver refuses every query"
             };
             format!(
-                "enforced: HTTP — TCP to ports {} of what these resolve to when the task starts \
-                 (IPs and CIDRs as given):\n{}\n{dns}; nothing else.",
+                "enforced: HTTP — TCP to ports {} of the addresses the task's own lookups of \
+                 these names return, for their TTL (IPs and CIDRs as given):\n{}\n{dns}; \
+                 nothing else.",
                 ports.join(", "),
                 if listed.is_empty() {
                     "  (none)".to_string()

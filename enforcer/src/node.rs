@@ -3,6 +3,7 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
 };
 
 /// `SO_NETNS_COOKIE` (Linux 5.14), not yet in every libc crate.
@@ -10,28 +11,34 @@ const SO_NETNS_COOKIE: libc::c_int = 71;
 
 /// Cookie of this process's network namespace: the "host" namespace of the tasks it runs.
 pub fn netns_cookie() -> io::Result<u64> {
-    // SAFETY: plain socket syscalls on a descriptor we own and close.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut cookie: u64 = 0;
-        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
-        let rc = libc::getsockopt(
-            fd,
+    // SAFETY: socket(2); the descriptor is owned (and closed) by the OwnedFd.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor, ours alone.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    socket_netns_cookie(socket.as_fd())
+}
+
+/// Cookie of the network namespace `socket` was created in.
+pub fn socket_netns_cookie(socket: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt into a u64 of the size given.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
             libc::SOL_SOCKET,
             SO_NETNS_COOKIE,
             (&mut cookie as *mut u64).cast(),
             &mut len,
-        );
-        let err = io::Error::last_os_error();
-        libc::close(fd);
-        if rc != 0 {
-            return Err(err);
-        }
-        Ok(cookie)
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(cookie)
 }
 
 /// Every address configured on this network namespace's interfaces.

@@ -2,7 +2,8 @@
 
 use std::{
     ffi::OsString,
-    net::IpAddr,
+    fs::File,
+    net::{IpAddr, SocketAddr},
     os::{
         fd::{AsFd, FromRawFd, OwnedFd},
         unix::process::ExitStatusExt,
@@ -21,11 +22,12 @@ use tokio::{
 use crate::{
     bpffs,
     cgroup::{cgroup2_mount, TaskCgroup},
-    enforcement::{Enforcement, TaskPolicy},
+    enforcement::{AllowedNet, Enforcement, TaskPolicy},
     error::{Error, Result},
     events, gc, node, paths, pump, resolve,
+    resolver::{ResolverSettings, TaskResolver},
     sandbox::{self, Confinement, Identity},
-    spec::ResolvedNetwork,
+    spec::{Domain, ResolvedNetwork},
     state::RunState,
 };
 
@@ -37,8 +39,15 @@ pub const DEFAULT_HTTP_PORTS: [u16; 2] = [80, 443];
 pub struct RunOptions {
     pub network: ResolvedNetwork,
     pub http_ports: Vec<u16>,
-    /// Resolvers for HTTP mode; empty means the node's.
+    /// Where HTTP mode's resolver looks allowed names up; empty means the node's resolvers.
     pub upstream: Vec<IpAddr>,
+    /// How long a looked-up address stays allowed at least, whatever its TTL.
+    pub dns_min_ttl: Duration,
+    /// Internal addresses (private, loopback, link-local...) that names may still open.
+    pub allow_internal: Vec<AllowedNet>,
+    /// A network namespace for the task to join (`/run/netns/NAME`, `/proc/PID/ns/net`);
+    /// default: the enforcer's.
+    pub netns: Option<PathBuf>,
     /// Parent of the task cgroup; default `<cgroup2 mount>/enforcer`.
     pub cgroup_parent: Option<PathBuf>,
     /// Default: `task-<pid>`.
@@ -47,36 +56,42 @@ pub struct RunOptions {
     pub command: Vec<OsString>,
 }
 
-/// Builds the kernel policy for `network`, resolving HTTP domains now.
-pub async fn task_policy(
-    network: &ResolvedNetwork,
-    http_ports: &[u16],
-    upstream: &[IpAddr],
-) -> Result<TaskPolicy> {
+/// The kernel policy for `network`. HTTP opens the spec's IP literals and CIDRs from the
+/// start; its names open addresses only as the task's resolver hands them out.
+pub fn task_policy(network: &ResolvedNetwork, http_ports: &[u16]) -> TaskPolicy {
     match network {
-        ResolvedNetwork::None => Ok(TaskPolicy::without_allowlist(Mode::None)),
-        ResolvedNetwork::Full => Ok(TaskPolicy::without_allowlist(Mode::Full)),
-        ResolvedNetwork::Http(domains) => {
-            let upstream = resolve::upstream_servers(upstream)?;
-            let (allowed, resolutions) = resolve::allowed_networks(domains, &upstream).await?;
-            // A task with no name to look up has no business with a resolver, which would
-            // forward any name it is asked (a way out for data).
-            let dns_servers = if domains.iter().any(|d| d.is_name()) {
-                upstream
-            } else {
-                Vec::new()
-            };
-            for r in &resolutions {
-                tracing::info!(domain = %r.name, addresses = ?r.addresses, "resolved");
-            }
-            Ok(TaskPolicy {
-                mode: Mode::Http,
-                http_ports: http_ports.to_vec(),
-                allowed,
-                dns_servers,
-            })
-        }
+        ResolvedNetwork::None => TaskPolicy::without_allowlist(Mode::None),
+        ResolvedNetwork::Full => TaskPolicy::without_allowlist(Mode::Full),
+        ResolvedNetwork::Http(domains) => TaskPolicy {
+            mode: Mode::Http,
+            http_ports: http_ports.to_vec(),
+            allowed: static_networks(domains.iter()),
+        },
     }
+}
+
+/// The IP literals and CIDRs among `domains`.
+fn static_networks<'a>(domains: impl Iterator<Item = &'a Domain>) -> Vec<AllowedNet> {
+    domains
+        .filter_map(|domain| match *domain {
+            Domain::Ip(addr) => Some(AllowedNet::host(addr.to_canonical())),
+            Domain::Cidr { addr, prefix_len } => Some(AllowedNet { addr, prefix_len }),
+            Domain::Exact(_) | Domain::Wildcard(_) => None,
+        })
+        .collect()
+}
+
+/// The resolver settings of `options`: the node's resolvers unless some were given.
+fn resolver_settings(options: &RunOptions) -> Result<ResolverSettings> {
+    let upstream = resolve::upstream_servers(&options.upstream)?
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, enforcer_common::DNS_PORT))
+        .collect();
+    Ok(ResolverSettings {
+        upstream,
+        min_ttl: options.dns_min_ttl,
+        allow_internal: options.allow_internal.clone(),
+    })
 }
 
 /// Runs the task and returns its exit status. Nothing of the task runs unless every
@@ -97,7 +112,11 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
     for task in gc::collect_dead_runs() {
         tracing::info!(task, "collected a dead run");
     }
-    let policy = task_policy(&options.network, &options.http_ports, &options.upstream).await?;
+    let policy = task_policy(&options.network, &options.http_ports);
+    let netns = match &options.netns {
+        Some(path) => Some(File::open(path).map_err(Error::io("opening network namespace", path))?),
+        None => None,
+    };
     bpffs::ensure_mounted()?;
     let parent = match &options.cgroup_parent {
         Some(parent) => parent.clone(),
@@ -119,7 +138,7 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
         log_cleanup_failure(&task_id, cgroup.remove().and_then(|()| state.remove()));
         return Err(e);
     }
-    let result = run_in_cgroup(&options, &policy, &cgroup, &task_id).await;
+    let result = run_in_cgroup(&options, &policy, netns.as_ref(), &cgroup, &task_id).await;
     // Kept only when something could not be removed: `gc` finishes the job.
     if result.is_ok() || !cgroup.path().exists() {
         state.remove()?;
@@ -130,6 +149,7 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
 async fn run_in_cgroup(
     options: &RunOptions,
     policy: &TaskPolicy,
+    netns: Option<&File>,
     cgroup: &TaskCgroup,
     task_id: &str,
 ) -> Result<ExitStatus> {
@@ -151,6 +171,16 @@ async fn run_in_cgroup(
         );
     }
 
+    let resolver = match start_resolver(options, policy, netns, &pin_dir, task_id) {
+        Ok(resolver) => resolver,
+        Err(e) => {
+            if cgroup.remove().is_ok() {
+                log_cleanup_failure(task_id, enforcement.release());
+            }
+            return Err(e);
+        }
+    };
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let event_pump = tokio::spawn(events::log_denials(
         enforcement.take_events()?,
@@ -161,13 +191,19 @@ async fn run_in_cgroup(
         .take_logger()
         .map(|logger| tokio::spawn(pump::drain_until_stopped(logger, stop_rx, |l| l.flush())));
 
-    let status = spawn_and_wait(options, cgroup, task_id).await;
+    let status = spawn_and_wait(options, netns, cgroup, task_id).await;
 
     // Whatever the task left behind dies, and its cgroup goes (which only an empty cgroup
     // can), before anything is detached.
     let emptied = cgroup
         .kill_all(Duration::from_secs(10))
         .and_then(|()| cgroup.remove());
+    if let Some(resolver) = resolver {
+        match resolver.stop().await {
+            Ok(report) => tracing::info!(task = task_id, dns = ?report, "resolver stopped"),
+            Err(e) => tracing::warn!(task = task_id, error = %e, "stopping the resolver"),
+        }
+    }
     let _ = stop_tx.send(true);
     let _ = event_pump.await;
     if let Some(pump) = log_pump {
@@ -198,6 +234,30 @@ async fn run_in_cgroup(
     emptied.map_err(after_task)?;
     enforcement.release().map_err(after_task)?;
     Ok(status)
+}
+
+/// HTTP mode's resolver, listening in the task's network namespace before the task starts.
+fn start_resolver(
+    options: &RunOptions,
+    policy: &TaskPolicy,
+    netns: Option<&File>,
+    pin_dir: &std::path::Path,
+    task_id: &str,
+) -> Result<Option<TaskResolver>> {
+    let ResolvedNetwork::Http(domains) = &options.network else {
+        return Ok(None);
+    };
+    let settings = resolver_settings(options)?;
+    let resolver = TaskResolver::start(
+        task_id,
+        domains,
+        &policy.allowed,
+        &settings,
+        pin_dir,
+        netns.map(|f| f.as_fd()),
+    )?;
+    tracing::info!(task = task_id, upstream = ?settings.upstream, "resolver listening");
+    Ok(Some(resolver))
 }
 
 /// None and HTTP keep the task from every door that is not IP (see [`Confinement`]).
@@ -247,6 +307,7 @@ fn refuse_inherited_sockets(restrict_network: bool) -> Result<()> {
 
 async fn spawn_and_wait(
     options: &RunOptions,
+    netns: Option<&File>,
     cgroup: &TaskCgroup,
     task_id: &str,
 ) -> Result<ExitStatus> {
@@ -254,6 +315,7 @@ async fn spawn_and_wait(
     let confinement = Confinement {
         identity: options.identity,
         restrict_network: restricts_network(&options.network),
+        netns: netns.map(|f| f.as_fd()),
     };
     let command = sandbox::task_command(
         &options.command,

@@ -41,6 +41,8 @@ fn decode(line: &str) -> Option<Denial> {
         port: None,
         pid: Some(reported.pid),
         comm: (!reported.comm.is_empty()).then_some(reported.comm),
+        name: None,
+        qtype: None,
     })
 }
 

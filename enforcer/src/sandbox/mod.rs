@@ -98,13 +98,16 @@ pub use denials::log_sandbox_denials;
 pub use seccomp::SandboxDenial;
 
 /// What a task gets besides its cgroup's kernel programs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Confinement {
+#[derive(Clone, Copy, Debug)]
+pub struct Confinement<'a> {
     /// The user it runs as; `None` keeps the enforcer's.
     pub identity: Option<Identity>,
     /// None and HTTP tasks: only inet, unix and routing-netlink sockets, no io_uring, no
     /// abstract unix sockets of the host, no host daemons' sockets under /run.
     pub restrict_network: bool,
+    /// A network namespace (an open nsfs file) for the task to join; `None` keeps the
+    /// enforcer's.
+    pub netns: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 /// The command that starts `task` confined in the cgroup at `cgroup_dir`: the enforcer's own
@@ -127,6 +130,9 @@ pub fn task_command(
     }
     let events_fd = std::os::fd::AsRawFd::as_raw_fd(&events);
     command.args(["--events-fd", &events_fd.to_string()]);
+    let netns_fd = confinement
+        .netns
+        .map(|fd| std::os::fd::AsRawFd::as_raw_fd(&fd));
     command.arg("--").args(task);
     let paths = ConfinementPaths::new(cgroup_dir, confinement.restrict_network)?;
     // SAFETY: the closure only makes async-signal-safe syscalls on data prepared above.
@@ -137,6 +143,10 @@ pub fn task_command(
             // which passes it on once.
             // SAFETY: setsid(2) in the forked child, which leads no group yet.
             sys::check(libc::setsid())?;
+            if let Some(fd) = netns_fd {
+                // SAFETY: setns(2) of this child into the namespace the caller opened.
+                sys::check(libc::setns(fd, libc::CLONE_NEWNET))?;
+            }
             enter_namespaces(&paths, libc::CLONE_NEWPID)?;
             sys::keep_open_at_exec(events_fd)
         });

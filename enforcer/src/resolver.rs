@@ -1,0 +1,223 @@
+//! The task's resolver (HTTP mode): the only DNS server an HTTP task can reach. The kernel
+//! programs steer every query of the task to it, whatever server the task aimed at; it
+//! forwards only allowed names upstream and opens, in the task's kernel allowlist, exactly
+//! the addresses it hands out, for as long as their TTL (raised to a floor) says.
+//!
+//! One resolver per task, listening on the loopback of the task's network namespace, so it
+//! knows which task asks by the socket the query arrived on, never by what the task sends.
+
+mod holdings;
+mod ledger;
+mod limits;
+mod listen;
+mod serve;
+
+use std::{
+    net::SocketAddr,
+    os::fd::BorrowedFd,
+    path::Path,
+    sync::{atomic::Ordering, Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tokio::{sync::mpsc, task::JoinHandle};
+
+pub use self::holdings::HoldLimits;
+use self::{
+    ledger::{Ledger, StaticNets},
+    limits::TokenBucket,
+    serve::Shared,
+};
+use crate::{
+    allowlist::AllowlistMaps,
+    dns::{NameMatcher, Rebinding, Upstream},
+    enforcement::AllowedNet,
+    error::{Error, Result},
+    events::DenialLog,
+    node,
+    spec::DomainSet,
+};
+
+/// Default floor of how long a handed-out address stays allowed (`--dns-min-ttl`).
+pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(60);
+/// Addresses one name may hold open at once (a CDN rotating through more keeps the newest).
+pub const MAX_ADDRESSES_PER_NAME: usize = 64;
+/// Name-address holds of one task at once.
+pub const MAX_HOLDS_PER_TASK: usize = 16_384;
+/// How long the resolver waits for the upstream resolvers, all tries included.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(4);
+/// How often holds are checked for their end.
+const EXPIRY_TICK: Duration = Duration::from_secs(1);
+/// Denial events waiting for the log; more are counted as lost.
+const EVENT_BACKLOG: usize = 1024;
+
+/// How the node runs task resolvers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolverSettings {
+    /// Where allowed names are looked up.
+    pub upstream: Vec<SocketAddr>,
+    /// The floor of an address's hold.
+    pub min_ttl: Duration,
+    /// Internal addresses a name may still open (`--allow-internal`); the spec's own IP
+    /// literals and CIDRs are added per task.
+    pub allow_internal: Vec<AllowedNet>,
+}
+
+/// What a task's resolver has done, for the run summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResolverReport {
+    pub answered: u64,
+    pub refused: u64,
+    pub rate_limited: u64,
+    pub upstream_failures: u64,
+    pub events_lost: u64,
+    pub held_addresses: usize,
+    pub evicted_holds: u64,
+}
+
+/// One task's running resolver.
+pub struct TaskResolver {
+    shared: Arc<Shared>,
+    servers: Vec<JoinHandle<()>>,
+    event_log: JoinHandle<()>,
+    maps: AllowlistMaps,
+    netns_cookie: u64,
+}
+
+impl TaskResolver {
+    /// Starts the resolver of the task pinned under `pin_dir`, listening in `netns` (the
+    /// enforcer's own namespace when `None`), and steers the task's DNS to it.
+    pub fn start(
+        task: &str,
+        domains: &DomainSet,
+        static_allowed: &[AllowedNet],
+        settings: &ResolverSettings,
+        pin_dir: &Path,
+        netns: Option<BorrowedFd<'_>>,
+    ) -> Result<TaskResolver> {
+        let bound =
+            listen::bind_in(netns).map_err(Error::io("binding the task's resolver", "/"))?;
+        let kernel_addr = bound.resolver_addr();
+        let mut allow_internal = settings.allow_internal.clone();
+        allow_internal.extend_from_slice(static_allowed);
+        let node_addresses = node::addresses().map_err(Error::io("listing addresses", "/"))?;
+        let limits = HoldLimits {
+            min_ttl: settings.min_ttl,
+            max_ttl: Duration::from_secs(serve::MAX_TTL_SECS.into()),
+            per_name: MAX_ADDRESSES_PER_NAME,
+            per_task: MAX_HOLDS_PER_TASK,
+        };
+        let (events, event_queue) = mpsc::channel(EVENT_BACKLOG);
+        let shared = Arc::new(Shared {
+            names: NameMatcher::new(domains),
+            rebinding: Rebinding::new(allow_internal, node_addresses),
+            upstream: Upstream::new(settings.upstream.clone(), UPSTREAM_TIMEOUT),
+            ledger: Mutex::new(Ledger::new(
+                limits,
+                AllowlistMaps::open(pin_dir)?,
+                StaticNets::new(static_allowed),
+                bound.tcp_tables,
+            )),
+            limiter: Mutex::new(TokenBucket::new(
+                limits::QUERIES_PER_SECOND,
+                limits::QUERY_BURST,
+                Instant::now(),
+            )),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(limits::MAX_IN_FLIGHT)),
+            events,
+            stats: serve::Stats::default(),
+        });
+        let mut servers = Vec::new();
+        for listener in std::iter::once(bound.v4).chain(bound.v6) {
+            servers.extend(spawn_servers(&shared, listener)?);
+        }
+        servers.push(tokio::spawn(expire_holds(shared.clone())));
+        let event_log = tokio::spawn(log_events(task.to_string(), event_queue));
+        let mut resolver = TaskResolver {
+            shared,
+            servers,
+            event_log,
+            maps: AllowlistMaps::open(pin_dir)?,
+            netns_cookie: bound.netns_cookie,
+        };
+        // Last: only a listening resolver is steered to.
+        resolver
+            .maps
+            .set_resolver(resolver.netns_cookie, kernel_addr)?;
+        Ok(resolver)
+    }
+
+    /// What the resolver has done so far.
+    pub fn report(&self) -> ResolverReport {
+        let stats = &self.shared.stats;
+        let (held_addresses, evicted_holds) = self
+            .shared
+            .ledger
+            .lock()
+            .map_or((0, 0), |l| (l.fill().0, l.evicted()));
+        ResolverReport {
+            answered: stats.answered.load(Ordering::Relaxed),
+            refused: stats.refused.load(Ordering::Relaxed),
+            rate_limited: stats.rate_limited.load(Ordering::Relaxed),
+            upstream_failures: stats.upstream_failures.load(Ordering::Relaxed),
+            events_lost: stats.events_lost.load(Ordering::Relaxed),
+            held_addresses,
+            evicted_holds,
+        }
+    }
+
+    /// Stops answering. From here on the task's DNS is refused in the kernel.
+    pub async fn stop(mut self) -> Result<ResolverReport> {
+        let unsteered = self.maps.remove_resolver(self.netns_cookie);
+        for server in &self.servers {
+            server.abort();
+        }
+        for server in self.servers.drain(..) {
+            let _ = server.await;
+        }
+        let report = self.report();
+        // The serving tasks held the last senders: the log drains and ends.
+        drop(self.shared);
+        let _ = self.event_log.await;
+        unsteered.map(|()| report)
+    }
+}
+
+/// The UDP and TCP servers of one listener, on the runtime of the caller.
+fn spawn_servers(shared: &Arc<Shared>, listener: listen::Listener) -> Result<Vec<JoinHandle<()>>> {
+    let io = Error::io("serving the task's resolver", "/");
+    let udp = tokio::net::UdpSocket::from_std(listener.udp);
+    let tcp = tokio::net::TcpListener::from_std(listener.tcp);
+    let (udp, tcp) = match (udp, tcp) {
+        (Ok(udp), Ok(tcp)) => (udp, tcp),
+        (Err(e), _) | (_, Err(e)) => return Err(io(e)),
+    };
+    Ok(vec![
+        tokio::spawn(serve::serve_udp(shared.clone(), udp)),
+        tokio::spawn(serve::serve_tcp(shared.clone(), tcp)),
+    ])
+}
+
+/// Ends holds as they come due, for as long as the resolver runs.
+async fn expire_holds(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(EXPIRY_TICK);
+    loop {
+        tick.tick().await;
+        let expired = match shared.ledger.lock() {
+            Ok(mut ledger) => ledger.expire(Instant::now()),
+            Err(_) => return,
+        };
+        if let Err(e) = expired {
+            tracing::error!(error = %e, "ending the holds of looked-up addresses");
+        }
+    }
+}
+
+/// Logs the resolver's refusals at the task's bounded rate until the resolver stops.
+async fn log_events(task: String, mut queue: mpsc::Receiver<crate::events::Denial>) {
+    let mut log = DenialLog::new(&task, None);
+    while let Some(denial) = queue.recv().await {
+        log.record(&denial);
+    }
+    log.finish();
+}

@@ -1,0 +1,223 @@
+//! Answering one task's queries: screened, forwarded, filtered, and what the answer grants
+//! opened in the kernel before the answer goes out.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Instant,
+};
+
+use hickory_proto::op::ResponseCode;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream, UdpSocket},
+    sync::{mpsc, Semaphore},
+};
+
+use super::{
+    ledger::Ledger,
+    limits::{self, TokenBucket},
+};
+use crate::{
+    dns::{self, DnsRefusal, NameMatcher, Question, Rebinding, Screened, Upstream},
+    events::Denial,
+};
+
+/// Longest TTL handed to the task, and longest time an address is held.
+pub const MAX_TTL_SECS: u32 = 24 * 3600;
+
+/// The transport a query came over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// What the resolver has done for a task so far.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub answered: AtomicU64,
+    pub refused: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub upstream_failures: AtomicU64,
+    /// Denial events dropped because the log could not keep up.
+    pub events_lost: AtomicU64,
+}
+
+/// Everything the serving tasks of one task's resolver share.
+pub struct Shared {
+    pub names: NameMatcher,
+    pub rebinding: Rebinding,
+    pub upstream: Upstream,
+    pub ledger: Mutex<Ledger>,
+    pub limiter: Mutex<TokenBucket>,
+    pub in_flight: Arc<Semaphore>,
+    pub events: mpsc::Sender<Denial>,
+    pub stats: Stats,
+}
+
+impl Shared {
+    /// Whether the task is within its query rate; a query over it is dropped and counted.
+    fn admit(&self) -> bool {
+        let admitted = self
+            .limiter
+            .lock()
+            .is_ok_and(|mut bucket| bucket.admit(Instant::now()));
+        if !admitted {
+            self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        admitted
+    }
+
+    /// The response to `query`, or `None` when it is dropped unanswered.
+    pub async fn answer(&self, query: &[u8], transport: Transport) -> Option<Vec<u8>> {
+        match dns::screen_query(query, &self.names) {
+            Screened::Drop => None,
+            Screened::Answer { response, refusal } => {
+                if let Some(refusal) = refusal {
+                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                    self.report(refusal, transport);
+                }
+                Some(response)
+            }
+            Screened::Forward(question) => Some(self.resolve(&question, transport).await),
+        }
+    }
+
+    async fn resolve(&self, question: &Question, transport: Transport) -> Vec<u8> {
+        let reply = match self.upstream.ask(&question.name, question.qtype).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(name = %question.name, error = %e, "upstream resolver failed");
+                return dns::error_response(question, ResponseCode::ServFail);
+            }
+        };
+        let filtered =
+            dns::filter_answer(question, &reply, &self.names, &self.rebinding, MAX_TTL_SECS);
+        for refusal in filtered.refusals {
+            self.report(refusal, transport);
+        }
+        let opened = match self.ledger.lock() {
+            Ok(mut ledger) => ledger.grant(&filtered.grants, Instant::now()),
+            Err(_) => Err(crate::Error::Invalid(
+                "the resolver's ledger is poisoned".into(),
+            )),
+        };
+        if let Err(e) = opened {
+            // Not released: the task would be handed an address the kernel refuses.
+            tracing::error!(name = %question.name, error = %e, "could not open an answer's addresses");
+            return dns::error_response(question, ResponseCode::ServFail);
+        }
+        self.stats.answered.fetch_add(1, Ordering::Relaxed);
+        match transport {
+            Transport::Udp => dns::encode_for_udp(&filtered.response, question.udp_limit),
+            Transport::Tcp => dns::encode(&filtered.response),
+        }
+    }
+
+    /// Hands a refusal to the task's denial log; never waits for it.
+    fn report(&self, refusal: DnsRefusal, transport: Transport) {
+        let denial = Denial {
+            hook: "dns",
+            reason: refusal.reason.as_str(),
+            protocol: transport.as_str().into(),
+            addr: refusal.reason.addr(),
+            port: None,
+            pid: None,
+            comm: None,
+            name: Some(refusal.name),
+            qtype: Some(refusal.qtype),
+        };
+        if self.events.try_send(denial).is_err() {
+            self.stats.events_lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Answers datagrams on `socket` until the task is aborted.
+pub async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket) {
+    let socket = Arc::new(socket);
+    let mut buf = vec![0u8; limits::MAX_QUERY_BYTES + 1];
+    loop {
+        let Ok((len, peer)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        if len > limits::MAX_QUERY_BYTES || !shared.admit() {
+            continue;
+        }
+        let Ok(permit) = shared.in_flight.clone().try_acquire_owned() else {
+            shared.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let query = buf[..len].to_vec();
+        let (shared, socket) = (shared.clone(), socket.clone());
+        tokio::spawn(async move {
+            if let Some(response) = shared.answer(&query, Transport::Udp).await {
+                let _ = socket.send_to(&response, peer).await;
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Accepts DNS-over-TCP connections on `listener` until the task is aborted, at most
+/// [`limits::MAX_TCP_CONNECTIONS`] at a time.
+pub async fn serve_tcp(shared: Arc<Shared>, listener: TcpListener) {
+    let connections = Arc::new(Semaphore::new(limits::MAX_TCP_CONNECTIONS));
+    loop {
+        let Ok(permit) = connections.clone().acquire_owned().await else {
+            return;
+        };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            serve_connection(&shared, stream).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Answers length-prefixed queries until the client hangs up, idles, or misbehaves.
+async fn serve_connection(shared: &Shared, mut stream: TcpStream) {
+    loop {
+        let mut len = [0u8; 2];
+        let read = tokio::time::timeout(limits::TCP_IDLE, stream.read_exact(&mut len)).await;
+        if !matches!(read, Ok(Ok(_))) {
+            return;
+        }
+        let len = usize::from(u16::from_be_bytes(len));
+        if len > limits::MAX_QUERY_BYTES {
+            return;
+        }
+        let mut query = vec![0u8; len];
+        let read = tokio::time::timeout(limits::TCP_IDLE, stream.read_exact(&mut query)).await;
+        if !matches!(read, Ok(Ok(_))) || !shared.admit() {
+            return;
+        }
+        let Some(response) = shared.answer(&query, Transport::Tcp).await else {
+            return;
+        };
+        let Ok(len) = u16::try_from(response.len()) else {
+            return;
+        };
+        let mut framed = len.to_be_bytes().to_vec();
+        framed.extend_from_slice(&response);
+        if stream.write_all(&framed).await.is_err() {
+            return;
+        }
+    }
+}
