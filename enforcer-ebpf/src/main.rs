@@ -140,7 +140,7 @@ fn steer_to_resolver(ctx: &SockAddrContext, v6: bool, flow: &Flow) -> Result<(),
         original.port = (*sa).user_port;
         let cookie = bpf_get_socket_cookie(sa.cast());
         DNS_ORIGINAL
-            .insert(&cookie, &original, 0)
+            .insert(cookie, original, 0)
             .map_err(|_| Reason::NoResolver)?;
         if !v6 {
             (*sa).user_ip4 = resolver.ip4;
@@ -196,7 +196,7 @@ fn restore_resolver_peer(ctx: &SockAddrContext, v6: bool) {
     // SAFETY: cookie of the context's socket; ctx fields written as u32 for this family.
     unsafe {
         let cookie = bpf_get_socket_cookie(sa.cast());
-        let Some(original) = DNS_ORIGINAL.get(&cookie).copied() else {
+        let Some(original) = DNS_ORIGINAL.get(cookie).copied() else {
             return;
         };
         if v6 {

@@ -95,5 +95,5 @@ fn netns_cookie<C: EbpfContext>(ctx: &C) -> u64 {
 #[inline(always)]
 pub fn resolver_here<C: EbpfContext>(ctx: &C) -> Option<ResolverAddr> {
     // SAFETY: a value pointer from a lookup, copied at once.
-    unsafe { RESOLVERS.get(&netns_cookie(ctx)).copied() }
+    unsafe { RESOLVERS.get(netns_cookie(ctx)).copied() }
 }

@@ -7,6 +7,7 @@
 //! knows which task asks by the socket the query arrived on, never by what the task sends.
 
 mod holdings;
+mod latency;
 mod ledger;
 mod limits;
 mod listen;
@@ -73,6 +74,10 @@ pub struct ResolverReport {
     pub events_lost: u64,
     pub held_addresses: usize,
     pub evicted_holds: u64,
+    /// Median and 99th percentile time from the upstream's answer to its addresses being
+    /// enforced (bucket upper bounds); `None` before the first answer.
+    pub enforce_p50: Option<Duration>,
+    pub enforce_p99: Option<Duration>,
 }
 
 /// One task's running resolver.
@@ -163,6 +168,8 @@ impl TaskResolver {
             events_lost: stats.events_lost.load(Ordering::Relaxed),
             held_addresses,
             evicted_holds,
+            enforce_p50: stats.enforce_latency.quantile(0.5),
+            enforce_p99: stats.enforce_latency.quantile(0.99),
         }
     }
 

@@ -200,7 +200,17 @@ async fn run_in_cgroup(
         .and_then(|()| cgroup.remove());
     if let Some(resolver) = resolver {
         match resolver.stop().await {
-            Ok(report) => tracing::info!(task = task_id, dns = ?report, "resolver stopped"),
+            Ok(r) => tracing::info!(
+                task = task_id,
+                answered = r.answered,
+                refused = r.refused,
+                rate_limited = r.rate_limited,
+                upstream_failures = r.upstream_failures,
+                events_lost = r.events_lost,
+                held_addresses = r.held_addresses,
+                evicted_holds = r.evicted_holds,
+                "resolver stopped"
+            ),
             Err(e) => tracing::warn!(task = task_id, error = %e, "stopping the resolver"),
         }
     }

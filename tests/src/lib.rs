@@ -23,6 +23,7 @@ pub mod scoped;
 mod scratch;
 mod server;
 pub mod task;
+mod zone_spec;
 
 pub use binaries::{enforcer_bin, probe_bin};
 pub use host_service::HostService;
@@ -30,8 +31,9 @@ pub use lab::{cleanup_stale_labs, Lab};
 pub use output::{Attempt, ProbeResult};
 pub use privilege::kernel_lab_available;
 pub use ready::Ready;
-pub use received::Received;
+pub use received::{DnsTransport, Received};
 pub use run::run_probe;
+pub use zone_spec::{ForeignRecord, HttpsSpec, NameSpec, RecordSpec, ZoneSpec};
 
 /// The preamble of every kernel test that needs a lab: `None` (the test returns) where the
 /// kernel side can't be used outside CI, a started lab otherwise.

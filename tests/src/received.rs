@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// One line of the log `enforcer-probe serve --log` appends to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub enum Received {
         /// Sender address.
         peer: IpAddr,
     },
-    /// A DNS query, over UDP or TCP (line `dns <name> <qtype> <peer>`).
+    /// A DNS query (line `dns <name> <qtype> <peer> <transport>`).
     Dns {
         /// Query name, lowercase, without the trailing dot.
         name: String,
@@ -37,7 +37,39 @@ pub enum Received {
         qtype: String,
         /// Client address.
         peer: IpAddr,
+        /// How the query came.
+        transport: DnsTransport,
     },
+}
+
+/// How a DNS query reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsTransport {
+    /// A datagram (`udp`).
+    Udp,
+    /// A framed message on a TCP connection (`tcp`).
+    Tcp,
+}
+
+impl fmt::Display for DnsTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DnsTransport::Udp => "udp",
+            DnsTransport::Tcp => "tcp",
+        })
+    }
+}
+
+impl FromStr for DnsTransport {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "udp" => Ok(DnsTransport::Udp),
+            "tcp" => Ok(DnsTransport::Tcp),
+            _ => bail!("unknown DNS transport {s:?}"),
+        }
+    }
 }
 
 impl fmt::Display for Received {
@@ -45,7 +77,12 @@ impl fmt::Display for Received {
         match self {
             Received::Tcp { local, port, peer } => write!(f, "tcp {local} {port} {peer}"),
             Received::Udp { local, port, peer } => write!(f, "udp {local} {port} {peer}"),
-            Received::Dns { name, qtype, peer } => write!(f, "dns {name} {qtype} {peer}"),
+            Received::Dns {
+                name,
+                qtype,
+                peer,
+                transport,
+            } => write!(f, "dns {name} {qtype} {peer} {transport}"),
         }
     }
 }
@@ -55,25 +92,40 @@ impl FromStr for Received {
 
     fn from_str(line: &str) -> Result<Self> {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [kind, a, b, peer] = fields[..] else {
-            bail!("log line needs 4 fields: {line:?}");
-        };
-        let peer: IpAddr = peer.parse().with_context(|| format!("peer in {line:?}"))?;
-        let socket = || -> Result<(IpAddr, u16)> {
+        let peer =
+            |p: &str| -> Result<IpAddr> { p.parse().with_context(|| format!("peer in {line:?}")) };
+        let socket = |a: &str, b: &str| -> Result<(IpAddr, u16)> {
             Ok((
                 a.parse().with_context(|| format!("address in {line:?}"))?,
                 b.parse().with_context(|| format!("port in {line:?}"))?,
             ))
         };
-        match kind {
-            "tcp" => socket().map(|(local, port)| Received::Tcp { local, port, peer }),
-            "udp" => socket().map(|(local, port)| Received::Udp { local, port, peer }),
-            "dns" => Ok(Received::Dns {
-                name: a.to_owned(),
-                qtype: b.to_owned(),
-                peer,
+        match fields[..] {
+            ["tcp", a, b, p] => {
+                let (local, port) = socket(a, b)?;
+                Ok(Received::Tcp {
+                    local,
+                    port,
+                    peer: peer(p)?,
+                })
+            }
+            ["udp", a, b, p] => {
+                let (local, port) = socket(a, b)?;
+                Ok(Received::Udp {
+                    local,
+                    port,
+                    peer: peer(p)?,
+                })
+            }
+            ["dns", name, qtype, p, transport] => Ok(Received::Dns {
+                name: name.to_owned(),
+                qtype: qtype.to_owned(),
+                peer: peer(p)?,
+                transport: transport
+                    .parse()
+                    .with_context(|| format!("transport in {line:?}"))?,
             }),
-            _ => Err(anyhow!("unknown log line kind: {line:?}")),
+            _ => bail!("malformed log line: {line:?}"),
         }
     }
 }
@@ -101,7 +153,8 @@ mod tests {
         let lines = [
             "tcp 10.213.1.2 80 10.213.1.1",
             "udp fd13:0:0:1::3 9000 fd13:0:0:1::1",
-            "dns files.lab.test AAAA 10.213.1.1",
+            "dns files.lab.test AAAA 10.213.1.1 udp",
+            "dns x.y.deep.lab.test A fd13:0:0:1::1 tcp",
         ];
         for line in lines {
             assert_eq!(line.parse::<Received>().unwrap().to_string(), line);
@@ -120,5 +173,11 @@ mod tests {
             .parse::<Received>()
             .is_err());
         assert!("icmp a b c".parse::<Received>().is_err());
+        assert!("dns files.lab.test A 10.213.1.1"
+            .parse::<Received>()
+            .is_err());
+        assert!("dns files.lab.test A 10.213.1.1 sctp"
+            .parse::<Received>()
+            .is_err());
     }
 }

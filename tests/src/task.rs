@@ -1,6 +1,6 @@
 //! Running commands as enforced tasks through the real `enforcer run` binary.
 
-use std::{process::Command, time::Duration};
+use std::{net::IpAddr, process::Command, time::Duration};
 
 use serde::Deserialize;
 
@@ -19,6 +19,11 @@ pub struct LoggedDenial {
     pub destination: String,
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// Name and query type of a refusal by the task's resolver.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub qtype: Option<String>,
 }
 
 /// What a finished `enforcer run` showed.
@@ -92,19 +97,31 @@ pub fn probe_task(flags: &[&str], probe_args: &[&str]) -> TaskOutcome {
     enforcer_run(flags, &task)
 }
 
-/// `--network http` for files.lab.test and .mirror.lab.test, resolved by the lab's DNS,
-/// followed by `extra` flags.
+/// `--network http` for lab hosts 0 and 1 as IP literals (open from the start, with no
+/// lookup), followed by `extra` flags.
 pub fn http_flags(lab: &Lab, extra: &[&str]) -> Vec<String> {
-    let dns = lab.dns().to_string();
-    let base = [
-        "--network",
-        "http",
-        "--domain",
-        "files.lab.test",
-        "--domain",
-        ".mirror.lab.test",
-        "--upstream",
-        &dns,
-    ];
-    base.iter().chain(extra).map(|s| s.to_string()).collect()
+    let mut flags = vec!["--network".to_string(), "http".into()];
+    for host in 0..2 {
+        for addr in [IpAddr::V4(lab.host(host)), IpAddr::V6(lab.host6(host))] {
+            flags.extend(["--domain".to_string(), addr.to_string()]);
+        }
+    }
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    flags
+}
+
+/// `--network http` for `domains` (names, wildcards, IPs) resolved through the lab's DNS,
+/// with lab hosts 0 and 1 allowed as internal addresses (host 2 stays one a name must not
+/// open), followed by `extra` flags.
+pub fn http_name_flags(lab: &Lab, domains: &[&str], extra: &[&str]) -> Vec<String> {
+    let mut flags = vec!["--network".to_string(), "http".into()];
+    for domain in domains {
+        flags.extend(["--domain".to_string(), domain.to_string()]);
+    }
+    flags.extend(["--upstream".to_string(), lab.dns().to_string()]);
+    for net in lab.internal_allowance() {
+        flags.extend(["--allow-internal".to_string(), net]);
+    }
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    flags
 }

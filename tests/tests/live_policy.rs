@@ -21,7 +21,6 @@ fn http_policy(allowed: &[IpAddr]) -> TaskPolicy {
         mode: Mode::Http,
         http_ports: vec![80],
         allowed: allowed.iter().copied().map(AllowedNet::host).collect(),
-        dns_servers: Vec::new(),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Network HTTP: TCP to the HTTP ports of what the listed domains resolve to, DNS only to
-//! the upstream resolver, nothing else.
+//! Network HTTP, by address: TCP to the HTTP ports of the listed IPs and CIDRs, nothing else.
+//! (Names, and DNS, are the task resolver's: `resolver.rs`.)
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -95,41 +95,6 @@ fn udp_other_than_dns_is_refused_with_and_without_connect() {
             outcome.assert_denied(&destination(addr, 9000), "protocol-not-allowed");
             assert_eq!(udp_hits(&lab, 9000), hits);
         }
-    }
-}
-
-#[test]
-fn dns_goes_only_to_the_upstream_resolver() {
-    let Some(lab) = lab_or_skip() else {
-        return;
-    };
-    let upstream = lab.dns().to_string();
-    for transport in [None, Some("--tcp")] {
-        let mut args = vec!["dns", upstream.as_str(), "files.lab.test"];
-        args.extend(transport);
-        let outcome = run_http(&lab, &[], &args);
-        allowed(&outcome);
-        assert!(outcome
-            .probe()
-            .reply
-            .unwrap()
-            .contains(&lab.host(0).to_string()));
-    }
-    // Another resolver that would answer (the lab serves DNS on every address).
-    let other = lab.host(2).to_string();
-    for transport in [None, Some("--tcp")] {
-        let mut args = vec!["dns", other.as_str(), "blocked.lab.test"];
-        args.extend(transport);
-        assert!(run_probe(&args).ok);
-        // The enforcer itself resolves the listed names at start; count only the task's.
-        let asked = |lab: &Lab| {
-            let queries = lab.dns_queries();
-            queries.iter().filter(|q| q.starts_with("blocked.")).count()
-        };
-        let queries = asked(&lab);
-        let outcome = run_http(&lab, &[], &args);
-        refused_at_once(&outcome);
-        assert_eq!(asked(&lab), queries, "{args:?} reached another resolver");
     }
 }
 

@@ -104,6 +104,21 @@ pub fn encode(response: &Message) -> Vec<u8> {
 }
 
 impl Filtered {
+    /// Keeps only the first `max` addresses, in the response as in the grants: a task is never
+    /// told of an address it could not reach because a cap pushed it out at once.
+    pub fn keep_first_addresses(&mut self, max: usize) {
+        if self.grants.len() <= max {
+            return;
+        }
+        self.grants.truncate(max);
+        let kept: Vec<IpAddr> = self.grants.iter().map(|g| g.addr).collect();
+        self.response.answers.retain(|record| match &record.data {
+            RData::A(a) => kept.contains(&IpAddr::V4(a.0)),
+            RData::AAAA(aaaa) => kept.contains(&IpAddr::V6(aaaa.0).to_canonical()),
+            _ => true,
+        });
+    }
+
     fn empty(response: Message) -> Filtered {
         Filtered {
             response,

@@ -17,6 +17,7 @@ use tokio::{
 };
 
 use super::{
+    latency::LatencyHistogram,
     ledger::Ledger,
     limits::{self, TokenBucket},
 };
@@ -53,6 +54,8 @@ pub struct Stats {
     pub upstream_failures: AtomicU64,
     /// Denial events dropped because the log could not keep up.
     pub events_lost: AtomicU64,
+    /// From the upstream's answer to its addresses being enforced in the kernel.
+    pub enforce_latency: LatencyHistogram,
 }
 
 /// Everything the serving tasks of one task's resolver share.
@@ -104,8 +107,10 @@ impl Shared {
                 return dns::error_response(question, ResponseCode::ServFail);
             }
         };
-        let filtered =
+        let answered_at = Instant::now();
+        let mut filtered =
             dns::filter_answer(question, &reply, &self.names, &self.rebinding, MAX_TTL_SECS);
+        filtered.keep_first_addresses(super::MAX_ADDRESSES_PER_NAME);
         for refusal in filtered.refusals {
             self.report(refusal, transport);
         }
@@ -115,6 +120,7 @@ impl Shared {
                 "the resolver's ledger is poisoned".into(),
             )),
         };
+        self.stats.enforce_latency.record(answered_at.elapsed());
         if let Err(e) = opened {
             // Not released: the task would be handed an address the kernel refuses.
             tracing::error!(name = %question.name, error = %e, "could not open an answer's addresses");

@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use enforcer_tests::{
     kernel_lab_available, probe_bin,
-    task::{enforcer_run, http_flags, TaskOutcome},
+    task::{enforcer_run, http_name_flags, TaskOutcome},
     Lab,
 };
 
@@ -54,10 +54,10 @@ fn main() -> Result<()> {
 fn scenarios(lab: &Lab) -> Vec<Scenario> {
     let probe = probe_bin().display().to_string();
     let files = lab.host(0).to_string();
-    let files6 = lab.host6(0).to_string();
     let blocked = lab.host(2).to_string();
     let dns = lab.dns().to_string();
-    let http = http_flags(lab, &[]);
+    let nowhere = format!("10.213.{}.99", lab.index());
+    let http = http_name_flags(lab, &["files.lab.test", ".mirror.lab.test"], &[]);
     let none = vec!["--network".to_string(), "none".into()];
     let full = vec!["--network".to_string(), "full".into()];
     let probe_task = |label: &str, flags: &[String], args: &[&str]| Scenario {
@@ -117,43 +117,52 @@ fn scenarios(lab: &Lab) -> Vec<Scenario> {
             &["tcp", &blocked, "8080"],
         ),
         probe_task(
-            "HTTP: DNS files.lab.test via upstream",
+            "HTTP: DNS files.lab.test, aimed anywhere",
             &http,
-            &["dns", &dns, "files.lab.test"],
-        ),
-        curl(
-            "HTTP: curl files.lab.test",
-            &http,
-            "files.lab.test",
-            &files,
-            "80",
+            &["dns", &nowhere, "files.lab.test", "--show-source"],
         ),
         probe_task(
-            "HTTP: TCP [files.lab.test]:443 over IPv6",
+            "HTTP: look files.lab.test up, then GET",
             &http,
-            &["tcp", &files6, "443"],
+            &["fetch", &dns, "files.lab.test"],
         ),
         probe_task(
-            "HTTP: TCP files.lab.test:8080",
+            "HTTP: ... and over IPv6, port 443",
             &http,
-            &["tcp", &files, "8080"],
+            &[
+                "fetch",
+                &dns,
+                "files.lab.test",
+                "--qtype",
+                "AAAA",
+                "--port",
+                "443",
+            ],
         ),
-        curl(
-            "HTTP: curl blocked.lab.test",
+        probe_task(
+            "HTTP: ... and port 8080",
             &http,
-            "blocked.lab.test",
-            &blocked,
-            "80",
+            &["fetch", &dns, "files.lab.test", "--port", "8080"],
+        ),
+        probe_task(
+            "HTTP: TCP to files.lab.test, no lookup",
+            &http,
+            &["tcp", &files, "80"],
+        ),
+        probe_task(
+            "HTTP: DNS blocked.lab.test (not listed)",
+            &http,
+            &["dns", &dns, "blocked.lab.test"],
+        ),
+        probe_task(
+            "HTTP: TXT query (data out through DNS)",
+            &http,
+            &["dns", &dns, "c2VjcmV0.files.lab.test", "--qtype", "TXT"],
         ),
         probe_task(
             "HTTP: UDP to files.lab.test:9000",
             &http,
             &["udp", &files, "9000"],
-        ),
-        probe_task(
-            "HTTP: DNS via another resolver",
-            &http,
-            &["dns", &blocked, "blocked.lab.test"],
         ),
         probe_task("HTTP: raw socket", &http, &["raw", "4"]),
         probe_task(
@@ -184,6 +193,14 @@ fn verdict(outcome: &TaskOutcome) -> String {
         .unwrap_or("")
         .trim()
         .to_string();
+    if let Some(d) = outcome.denials.iter().find(|d| d.hook == "dns") {
+        return format!(
+            "REFUSED   {} {} {} (the task's resolver)",
+            d.reason,
+            d.qtype.as_deref().unwrap_or("-"),
+            d.name.as_deref().unwrap_or("-"),
+        );
+    }
     if outcome.exit_code == Some(0) {
         let reply = serde_json::from_str::<serde_json::Value>(&detail)
             .ok()

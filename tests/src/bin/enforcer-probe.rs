@@ -12,7 +12,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use hickory_proto::rr::RecordType;
 
 use probe::outcome::{report, Outcome};
 use probe::sockets::Family;
@@ -80,26 +79,17 @@ enum Client {
     },
     /// Send one DNS query; ok when any response arrives.
     ///
-    /// reply = the answers' data joined by ",", prefixed with `<RCODE>:` when
-    /// the response code is not NoError (e.g. `NXDomain:`, `Refused:`).
-    Dns {
-        /// Address of the DNS server.
-        server: IpAddr,
-        /// Name to look up.
-        name: String,
-        /// Over TCP instead of UDP.
-        #[arg(long)]
-        tcp: bool,
-        /// Query type: A, AAAA, or any other type name.
-        #[arg(long, default_value = "A", value_parser = parse_qtype)]
-        qtype: RecordType,
-        /// Server port.
-        #[arg(long, default_value_t = 53)]
-        port: u16,
-        /// Give up after this many milliseconds.
-        #[arg(long, default_value_t = 2000)]
-        timeout_ms: u64,
-    },
+    /// reply = the answers' data (`<data>/<ttl>` with --show-ttl) joined by ",",
+    /// prefixed with `<RCODE>:` when the response code is not NoError (e.g.
+    /// `NXDomain:`, `Refused:`) and before that with `TC:` when the response
+    /// is truncated; --show-source appends ` from <ip>:<port>`. With --records:
+    /// a line `<RCODE>[ TC][ from <ip>:<port>]`, then one line per record of
+    /// every section, `<answer|authority|additional> <owner> <ttl> <TYPE> <data>`.
+    Dns(probe::dns::DnsArgs),
+    /// Look a name up, then GET `/` from its first address (see `fetch --help`).
+    ///
+    /// reply = `<addr> <body>`, then ` again=<ok|errno N|timeout>` with --reconnect.
+    Fetch(probe::fetch::FetchArgs),
     /// Create a raw ICMP (4) or ICMPv6 (6) socket; ok when created.
     Raw {
         /// 4 or 6.
@@ -140,6 +130,17 @@ enum Client {
         /// How many connects.
         #[arg(long)]
         count: u32,
+    },
+    /// Send COUNT A queries for NAME to SERVER:53 back to back; reply = how many were
+    /// answered.
+    DnsFlood {
+        /// The DNS server.
+        server: IpAddr,
+        /// The name to ask for.
+        name: String,
+        /// How many queries.
+        #[arg(long)]
+        count: u16,
     },
     /// Call socket(FAMILY, TYPE, PROTOCOL) (numbers); ok when created.
     Socket {
@@ -267,7 +268,7 @@ struct ConnectLoopArgs {
 
 /// Every port is bound on every `--bind` address. Logged lines:
 /// `tcp <local ip> <port> <peer ip>`, `udp <local ip> <port> <peer ip>`,
-/// `dns <qname> <qtype> <peer ip>`.
+/// `dns <qname> <qtype> <peer ip> <udp|tcp>`.
 #[derive(Args)]
 struct ServeArgs {
     /// Append one line per connection, datagram or query here.
@@ -285,9 +286,9 @@ struct ServeArgs {
     /// DNS port, served over UDP and TCP.
     #[arg(long)]
     dns_port: Option<u16>,
-    /// DNS record NAME=IP (A or AAAA by the IP's family); repeatable, also per name.
-    #[arg(long = "record", value_parser = parse_record)]
-    records: Vec<(String, IpAddr)>,
+    /// The DNS data: a JSON `ZoneSpec` file. Without it every name is NXDOMAIN.
+    #[arg(long)]
+    zone: Option<PathBuf>,
     /// Address to serve on; repeatable. Default: 0.0.0.0 and :: (IPv6 only).
     #[arg(long = "bind")]
     binds: Vec<IpAddr>,
@@ -313,7 +314,11 @@ fn run_client(client: Client) -> ExitCode {
         } => probe::tcp::http_get(
             probe::addr::destination(addr, port, v6_socket),
             timeout_ms,
-            hold,
+            if hold {
+                probe::tcp::Hold::StdinLine
+            } else {
+                probe::tcp::Hold::No
+            },
         ),
         Client::Udp {
             addr,
@@ -326,14 +331,8 @@ fn run_client(client: Client) -> ExitCode {
             connect,
             timeout_ms,
         ),
-        Client::Dns {
-            server,
-            name,
-            tcp,
-            qtype,
-            port,
-            timeout_ms,
-        } => probe::dns::query(SocketAddr::new(server, port), &name, qtype, tcp, timeout_ms),
+        Client::Dns(args) => probe::dns::query(&args),
+        Client::Fetch(args) => probe::fetch::fetch(&args),
         Client::Raw { family } => probe::sockets::raw(family),
         Client::Ping { addr, timeout_ms } => probe::ping::ping(addr, timeout_ms),
         Client::Packet => probe::sockets::packet(),
@@ -346,6 +345,11 @@ fn run_client(client: Client) -> ExitCode {
         Client::ConnectFlood { addr, port, count } => {
             probe::flood::connect_flood(SocketAddr::new(addr, port), count)
         }
+        Client::DnsFlood {
+            server,
+            name,
+            count,
+        } => probe::flood::dns_flood(SocketAddr::new(server, 53), &name, count),
         Client::Socket {
             family,
             kind,
@@ -409,14 +413,4 @@ fn exit_status(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn parse_qtype(s: &str) -> Result<RecordType, String> {
-    s.to_ascii_uppercase().parse().map_err(|e| format!("{e}"))
-}
-
-fn parse_record(s: &str) -> Result<(String, IpAddr), String> {
-    let (name, ip) = s.split_once('=').ok_or("expected NAME=IP")?;
-    let ip = ip.parse().map_err(|e| format!("{ip:?}: {e}"))?;
-    Ok((probe::serve::zone_key(name), ip))
 }

@@ -611,3 +611,22 @@ proptest! {
         prop_assert_eq!(addresses.count(), filtered.grants.len());
     }
 }
+
+#[test]
+fn an_answer_over_the_cap_keeps_its_first_addresses_in_grants_and_response() {
+    let question = question("files.example.com", RecordType::A);
+    let answers = (1..=5)
+        .map(|last| a("files.example.com.", Ipv4Addr::new(192, 0, 2, last), 60))
+        .collect();
+    let mut filtered = filter(&question, &upstream(&question, answers));
+    filtered.keep_first_addresses(2);
+    let first_two = [Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2)];
+    assert_eq!(
+        filtered.grants,
+        first_two.map(|ip| grant("files.example.com", ip, 60))
+    );
+    assert_eq!(
+        filtered.response.answers,
+        first_two.map(|ip| a("files.example.com.", ip, 60))
+    );
+}

@@ -1,7 +1,11 @@
-//! `connect-flood`: refused connects back to back, to flood the enforcer with denials.
+//! `connect-flood`: refused connects back to back, to flood the enforcer with denials;
+//! `dns-flood`: queries back to back, to flood a resolver.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
 
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RecordType};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::outcome::{During, Failure, Outcome};
@@ -23,4 +27,37 @@ pub fn connect_flood(dest: SocketAddr, count: u32) -> Outcome {
         }
     }
     Ok(Some(count.to_string()))
+}
+
+/// Sends `count` A queries for `name` to `server` back to back from one socket, then counts
+/// the answers that arrive within a second of the last. The reply is the number answered.
+pub fn dns_flood(server: SocketAddr, name: &str, count: u16) -> Outcome {
+    let socket: UdpSocket = Socket::new(
+        Domain::for_address(server),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )
+    .during("socket")?
+    .into();
+    socket.connect(server).during("connect")?;
+    let name = Name::from_ascii(name).map_err(|e| Failure::other(format!("{name:?}: {e}")))?;
+    for id in 0..count {
+        let mut query = Message::query();
+        query.metadata.id = id;
+        query.metadata.recursion_desired = true;
+        query.add_query(Query::query(name.clone(), RecordType::A));
+        let bytes = query
+            .to_vec()
+            .map_err(|e| Failure::other(format!("encode query: {e}")))?;
+        socket.send(&bytes).during("send")?;
+    }
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .during("setsockopt")?;
+    let mut answered = 0u32;
+    let mut buf = [0u8; 4096];
+    while socket.recv(&mut buf).is_ok() {
+        answered += 1;
+    }
+    Ok(Some(answered.to_string()))
 }

@@ -6,6 +6,7 @@ pub mod connect_loop;
 pub mod deadline;
 pub mod dns;
 pub mod dns_frame;
+pub mod fetch;
 pub mod flood;
 pub mod i386;
 pub mod keyring;

@@ -21,16 +21,30 @@ pub fn connect(dest: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream
     Ok(socket.into())
 }
 
-/// GETs `/` from `dest`; the reply is the response body. With `hold`, waits between
-/// connecting and sending until a line arrives on stdin.
-pub fn http_get(dest: SocketAddr, timeout_ms: u64, hold: bool) -> Outcome {
+/// What to wait for between connecting and sending the request.
+pub enum Hold {
+    No,
+    /// A line on stdin (after saying "connected" on stderr).
+    StdinLine,
+    For(Duration),
+}
+
+/// GETs `/` from `dest`; the reply is the response body. The timeout counts again from the
+/// end of the hold.
+pub fn http_get(dest: SocketAddr, timeout_ms: u64, hold: Hold) -> Outcome {
     let mut deadline = Deadline::after_ms(timeout_ms);
     let mut stream = connect(dest, deadline.remaining()?).during("connect")?;
-    if hold {
-        eprintln!("connected");
-        std::io::stdin()
-            .read_line(&mut String::new())
-            .during("read stdin")?;
+    match hold {
+        Hold::No => {}
+        Hold::StdinLine => {
+            eprintln!("connected");
+            std::io::stdin()
+                .read_line(&mut String::new())
+                .during("read stdin")?;
+        }
+        Hold::For(pause) => std::thread::sleep(pause),
+    }
+    if !matches!(hold, Hold::No) {
         deadline = Deadline::after_ms(timeout_ms);
     }
     stream

@@ -4,7 +4,7 @@ use std::net::{IpAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-use enforcer_tests::Received;
+use enforcer_tests::{DnsTransport, Received};
 use hickory_proto::op::Message;
 
 use super::log::EventLog;
@@ -14,7 +14,9 @@ use crate::probe::dns_frame::{read_frame, write_frame};
 /// How long an idle DNS-over-TCP connection is kept.
 const TCP_IDLE: Duration = Duration::from_secs(5);
 
-/// Answers queries on a UDP socket, forever.
+/// Answers queries on a UDP socket, forever. A response over the client's
+/// limit (512 bytes, or its EDNS payload size) goes without its records and
+/// with TC set, so the client retries over TCP.
 pub fn serve_udp(socket: UdpSocket, zone: &Zone, log: &EventLog) {
     let mut buf = [0u8; 4096];
     loop {
@@ -26,8 +28,19 @@ pub fn serve_udp(socket: UdpSocket, zone: &Zone, log: &EventLog) {
                 continue;
             }
         };
-        if let Some(response) = respond(&buf[..n], peer.ip(), zone, log) {
-            let _ = socket.send_to(&response, peer);
+        let Some((request, response)) = respond(&buf[..n], peer.ip(), DnsTransport::Udp, zone, log)
+        else {
+            continue;
+        };
+        let mut bytes = encode(&response);
+        if bytes
+            .as_ref()
+            .is_some_and(|b| b.len() > usize::from(request.max_payload()))
+        {
+            bytes = encode(&truncated(response));
+        }
+        if let Some(bytes) = bytes {
+            let _ = socket.send_to(&bytes, peer);
         }
     }
 }
@@ -53,7 +66,9 @@ fn serve_connection(mut stream: TcpStream, peer: IpAddr, zone: &Zone, log: &Even
     let _ = stream.set_read_timeout(Some(TCP_IDLE));
     let _ = stream.set_write_timeout(Some(TCP_IDLE));
     while let Ok(query) = read_frame(&mut stream) {
-        let Some(response) = respond(&query, peer, zone, log) else {
+        let Some(response) = respond(&query, peer, DnsTransport::Tcp, zone, log)
+            .and_then(|(_, response)| encode(&response))
+        else {
             return;
         };
         if write_frame(&mut stream, &response).is_err() {
@@ -62,8 +77,14 @@ fn serve_connection(mut stream: TcpStream, peer: IpAddr, zone: &Zone, log: &Even
     }
 }
 
-/// Logs a query and encodes its response; `None` for undecodable input.
-fn respond(query: &[u8], peer: IpAddr, zone: &Zone, log: &EventLog) -> Option<Vec<u8>> {
+/// Decodes and logs a query, and answers it; `None` for undecodable input.
+fn respond(
+    query: &[u8],
+    peer: IpAddr,
+    transport: DnsTransport,
+    zone: &Zone,
+    log: &EventLog,
+) -> Option<(Message, Message)> {
     let request = Message::from_vec(query)
         .map_err(|e| eprintln!("enforcer-probe: bad DNS query from {peer}: {e}"))
         .ok()?;
@@ -72,10 +93,25 @@ fn respond(query: &[u8], peer: IpAddr, zone: &Zone, log: &EventLog) -> Option<Ve
             name: name_key(question.name()),
             qtype: question.query_type().to_string(),
             peer,
+            transport,
         });
     }
-    zone.answer(&request)
+    let response = zone.answer(&request);
+    Some((request, response))
+}
+
+fn encode(response: &Message) -> Option<Vec<u8>> {
+    response
         .to_vec()
         .map_err(|e| eprintln!("enforcer-probe: encode DNS response: {e}"))
         .ok()
+}
+
+/// `response` cut to its header and question (and OPT record), flagged TC.
+fn truncated(mut response: Message) -> Message {
+    response.metadata.truncation = true;
+    response.answers.clear();
+    response.authorities.clear();
+    response.additionals.clear();
+    response
 }

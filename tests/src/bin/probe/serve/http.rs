@@ -8,8 +8,9 @@ use enforcer_tests::Received;
 
 use super::log::EventLog;
 
-/// How long a client may take to send its request head.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a client may take to send its request head: long enough for tests that hold a
+/// connection open across an address's expiry.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A request head larger than this is not from the probe.
 const MAX_HEAD: usize = 8 * 1024;

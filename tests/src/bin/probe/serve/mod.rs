@@ -12,10 +12,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use enforcer_tests::Ready;
+use enforcer_tests::{Ready, ZoneSpec};
 
 use self::log::EventLog;
-pub use self::zone::zone_key;
 use self::zone::Zone;
 use crate::ServeArgs;
 
@@ -23,7 +22,7 @@ use crate::ServeArgs;
 /// forever (the servers stop when the process is killed).
 pub fn run(args: &ServeArgs) -> Result<()> {
     let log = EventLog::open(&args.log)?;
-    let zone = Arc::new(Zone::new(&args.records));
+    let zone = Arc::new(Zone::new(&read_zone(args.zone.as_deref())?)?);
     let binds = if args.binds.is_empty() {
         vec![
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -62,6 +61,15 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     loop {
         std::thread::park();
     }
+}
+
+/// The zone in `path`; without one, every name is unknown.
+fn read_zone(path: Option<&Path>) -> Result<ZoneSpec> {
+    let Some(path) = path else {
+        return Ok(ZoneSpec::default());
+    };
+    let text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))
 }
 
 /// Writes beside the target and renames, so readers never see half a file.
