@@ -136,8 +136,18 @@ fn a_job_spec_drives_run() {
     let job = job.to_str().unwrap();
     let dns = lab.dns().to_string();
     let files = lab.host(0).to_string();
-    let fetch = ["--spec", job, "--task", "fetch", "--upstream", &dns];
-    allowed(&probe_task(&fetch, &["tcp", &files, "80"]));
+    let internal = format!("{files}/32");
+    let fetch = [
+        "--spec",
+        job,
+        "--task",
+        "fetch",
+        "--upstream",
+        &dns,
+        "--allow-internal",
+        &internal,
+    ];
+    allowed(&probe_task(&fetch, &["fetch", &dns, "files.lab.test"]));
     refused_at_once(&probe_task(
         &fetch,
         &["tcp", &lab.host(2).to_string(), "80"],
