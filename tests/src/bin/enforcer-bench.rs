@@ -6,21 +6,28 @@
 //! throughput, connect() rate and 64-byte ping-pong rate, then prints medians, each
 //! condition's ratio to the baseline of the same repetition (the VM's swings between
 //! repetitions cancel), the programs' kernel time per connect and per packet (from the
-//! kernel's BPF run-time statistics), and the project's goals. A report, not a test: it
-//! exits 0 whether the goals are met or not, and non-zero only when it could not measure.
-//! Needs root; run one at a time (the lab's addresses are fixed).
+//! kernel's BPF run-time statistics), and the project's goals. Then DNS: the latency of
+//! queries straight to the lab's DNS server (`dns-direct`) and steered through the task's
+//! enforcer resolver (`dns-enforced`, HTTP mode), how long the resolver takes to open an
+//! answer's addresses in the kernel, and whether a connect right after a lookup ever
+//! fails. A report, not a test: it exits 0 whether the goals are met or not, and non-zero
+//! only when it could not measure. Needs root; run one at a time (the lab's addresses are
+//! fixed).
 
 mod bench;
 
-use std::{net::IpAddr, process::ExitCode};
+use std::{
+    net::{IpAddr, SocketAddr},
+    process::ExitCode,
+};
 
 use clap::{Args, Parser, Subcommand};
 
-use bench::client::Kind;
+use bench::{client::Kind, dns::client::Names, dns::measure::DnsSettings};
 
 /// Measures what the enforcer costs a task's networking: TCP throughput, connect() rate
 /// and ping-pong rate of a client in a task cgroup, without programs, in Full mode and in
-/// HTTP mode. Needs root.
+/// HTTP mode; and DNS latency through HTTP mode's task resolver. Needs root.
 #[derive(Parser)]
 #[command(
     name = "enforcer-bench",
@@ -46,6 +53,13 @@ struct RunArgs {
     /// The CPU that client and server share (default: the last one this process may use).
     #[arg(long)]
     cpu: Option<usize>,
+    /// DNS queries per latency measurement (with --first-connects, at most 400: a task
+    /// resolver's burst).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..))]
+    dns_queries: u32,
+    /// Lookups per repetition each followed by a connect to the answer.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    first_connects: u32,
 }
 
 #[derive(Subcommand)]
@@ -74,12 +88,48 @@ enum Role {
         #[arg(long)]
         cpu: usize,
     },
+    /// Sequential DNS queries; prints one JSON line (run inside a condition's cgroup).
+    #[command(hide = true)]
+    DnsClient {
+        #[arg(long)]
+        names: Names,
+        #[arg(long)]
+        server: SocketAddr,
+        #[arg(long)]
+        queries: u32,
+        /// The first numbered name, for new names.
+        #[arg(long)]
+        first: u32,
+        #[arg(long)]
+        cpu: usize,
+    },
+    /// Lookups each followed by a connect to the answer; prints one JSON line.
+    #[command(hide = true)]
+    DnsConnect {
+        #[arg(long)]
+        server: SocketAddr,
+        /// Where to connect on the answered address.
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        count: u32,
+        #[arg(long)]
+        first: u32,
+        #[arg(long)]
+        cpu: usize,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.role {
-        None => bench::run::run(cli.run.reps, cli.run.duration_ms, cli.run.cpu),
+        None => {
+            let dns = DnsSettings {
+                queries: cli.run.dns_queries,
+                first_connects: cli.run.first_connects,
+            };
+            bench::run::run(cli.run.reps, cli.run.duration_ms, cli.run.cpu, dns)
+        }
         Some(Role::Serve { addr, port, cpu }) => bench::server::serve((addr, port).into(), cpu),
         Some(Role::Client {
             kind,
@@ -88,6 +138,20 @@ fn main() -> ExitCode {
             duration_ms,
             cpu,
         }) => bench::client::run(kind, (addr, port).into(), duration_ms, cpu),
+        Some(Role::DnsClient {
+            names,
+            server,
+            queries,
+            first,
+            cpu,
+        }) => bench::dns::client::run(names, server, queries, first, cpu),
+        Some(Role::DnsConnect {
+            server,
+            port,
+            count,
+            first,
+            cpu,
+        }) => bench::dns::first_connect::run(server, port, count, first, cpu),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

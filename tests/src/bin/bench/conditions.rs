@@ -25,19 +25,37 @@ pub enum Condition {
     Full,
     /// HTTP mode, port 80, [`HTTP_ALLOWLIST_LEN`] allowed addresses, the server among them.
     Http,
+    /// A plain cgroup whose DNS goes straight to the lab's server.
+    DnsDirect,
+    /// HTTP mode with nothing allowed up front: DNS is steered to a task resolver, and
+    /// only what it answers opens. Asks one name over and over.
+    DnsEnforced,
+    /// As [`Condition::DnsEnforced`], with a resolver of its own for new names (each
+    /// answer opens an address) and the first connects after them.
+    DnsEnforcedNew,
 }
 
 /// Size of the http condition's allowlist: a task that resolved many names.
 pub const HTTP_ALLOWLIST_LEN: usize = 10_000;
 
 impl Condition {
-    pub const ALL: [Condition; 3] = [Condition::Baseline, Condition::Full, Condition::Http];
+    /// The conditions of the rates table.
+    pub const RATES: [Condition; 3] = [Condition::Baseline, Condition::Full, Condition::Http];
+    /// The conditions of the DNS measurements.
+    pub const DNS: [Condition; 3] = [
+        Condition::DnsDirect,
+        Condition::DnsEnforced,
+        Condition::DnsEnforcedNew,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Condition::Baseline => "baseline",
             Condition::Full => "full",
             Condition::Http => "http",
+            Condition::DnsDirect => "dns-direct",
+            Condition::DnsEnforced => "dns-enforced",
+            Condition::DnsEnforcedNew => "dns-enforced-new",
         }
     }
 
@@ -46,12 +64,14 @@ impl Condition {
             mode,
             http_ports,
             allowed,
-            dns_servers: vec![],
         };
         match self {
-            Condition::Baseline => None,
+            Condition::Baseline | Condition::DnsDirect => None,
             Condition::Full => Some(policy(Mode::Full, vec![], vec![])),
             Condition::Http => Some(policy(Mode::Http, vec![80], http_allowlist(server))),
+            Condition::DnsEnforced | Condition::DnsEnforcedNew => {
+                Some(policy(Mode::Http, vec![80], vec![]))
+            }
         }
     }
 }
@@ -71,7 +91,8 @@ fn http_allowlist(server: IpAddr) -> Vec<AllowedNet> {
 struct Task {
     condition: Condition,
     cgroup: TaskCgroup,
-    enforcement: Option<Enforcement>,
+    /// With the pin directory it was attached under.
+    enforcement: Option<(Enforcement, PathBuf)>,
 }
 
 pub struct Tasks {
@@ -90,7 +111,7 @@ impl Tasks {
             tasks: Vec::new(),
             closed: false,
         };
-        for condition in Condition::ALL {
+        for condition in Condition::RATES.into_iter().chain(Condition::DNS) {
             let cgroup = TaskCgroup::create(&tasks.parent, condition.name())?;
             // Owned by `tasks` before attaching, so a failed attach still removes it.
             tasks.tasks.push(Task {
@@ -104,7 +125,7 @@ impl Tasks {
                     enforcer::paths::pin_dir(&format!("bench-{pid}-{}", condition.name()));
                 let enforcement = Enforcement::attach(task.cgroup.path(), &policy, &pin_dir)
                     .with_context(|| format!("attaching {} enforcement", condition.name()))?;
-                task.enforcement = Some(enforcement);
+                task.enforcement = Some((enforcement, pin_dir));
             }
         }
         Ok(tasks)
@@ -114,16 +135,22 @@ impl Tasks {
         self.task(condition).cgroup.path()
     }
 
+    /// Where an enforced condition's maps are pinned; `None` without enforcement.
+    pub fn pin_dir(&self, condition: Condition) -> Option<&Path> {
+        let enforcement = self.task(condition).enforcement.as_ref();
+        enforcement.map(|(_, pin_dir)| pin_dir.as_path())
+    }
+
     /// The kernel programs' counters of an enforced condition.
     pub fn counters(&self, condition: Condition) -> anyhow::Result<Option<Vec<(Counter, u64)>>> {
         let enforcement = self.task(condition).enforcement.as_ref();
-        Ok(enforcement.map(Enforcement::counters).transpose()?)
+        Ok(enforcement.map(|(e, _)| e.counters()).transpose()?)
     }
 
     /// Runs and run time so far of each of a condition's programs; baseline has none.
     pub fn program_stats(&self, condition: Condition) -> anyhow::Result<Vec<ProgramStats>> {
         match &self.task(condition).enforcement {
-            Some(enforcement) => Ok(enforcement.program_stats()?),
+            Some((enforcement, _)) => Ok(enforcement.program_stats()?),
             None => Ok(Vec::new()),
         }
     }
@@ -167,7 +194,7 @@ impl Tasks {
 /// Release only once the cgroup is empty: until then its enforcement must stay.
 fn remove_task(task: Task) -> anyhow::Result<()> {
     task.cgroup.kill_all(Duration::from_secs(5))?;
-    if let Some(enforcement) = task.enforcement {
+    if let Some((enforcement, _)) = task.enforcement {
         enforcement.release()?;
     }
     task.cgroup.remove()?;

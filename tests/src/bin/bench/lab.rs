@@ -1,6 +1,7 @@
 //! The lab host: network namespace `enf-bench-<pid>`, joined to this one by a 1500-MTU
-//! veth pair, running the benchmark's server. Dropping it (or [`Lab::close`]) kills the
-//! server and deletes the veth and the namespace.
+//! veth pair, running the benchmark's server (TCP and DNS). Besides its own address it
+//! owns all of [`NAMES_NET`], the addresses its DNS names resolve to. Dropping it (or
+//! [`Lab::close`]) kills the server and deletes the veth and the namespace.
 
 use std::{
     io::{BufRead, BufReader},
@@ -15,8 +16,16 @@ use super::server::READY_LINE;
 
 const HOST_CIDR: &str = "10.214.0.1/24";
 const LAB_CIDR: &str = "10.214.0.2/24";
+/// The lab's own address.
+pub const SERVER_V4: Ipv4Addr = Ipv4Addr::new(10, 214, 0, 2);
 /// Where the server listens, inside the lab.
-pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 214, 0, 2)), 80);
+pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(SERVER_V4), 80);
+/// The lab's DNS server.
+pub const DNS_SERVER: SocketAddr = SocketAddr::new(SERVER.ip(), 53);
+/// Where the lab's numbered names point, one address each; all the lab's own.
+pub const NAMES_NET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 214, 128, 0), 17);
+/// Every lab address: private, so a task resolver must be told they may be handed out.
+pub const LAB_NET: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 214, 0, 0), 16);
 
 pub struct Lab {
     netns: String,
@@ -51,16 +60,22 @@ impl Lab {
         ip(&["-n", ns, "addr", "add", LAB_CIDR, "dev", &lab_if])?;
         ip(&["-n", ns, "link", "set", &lab_if, "up"])?;
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        // A local route makes every address of the range the lab's own (AnyIP).
+        let names = format!("{}/{}", NAMES_NET.0, NAMES_NET.1);
+        ip(&["-n", ns, "route", "add", "local", &names, "dev", "lo"])?;
+        let lab_addr = SERVER.ip().to_string();
+        ip(&["route", "add", &names, "via", &lab_addr, "dev", host_if])?;
         lab.start_server(exe, cpu)?;
         Ok(lab)
     }
 
-    /// Starts the server in the lab and waits until it listens.
+    /// Starts the server in the lab and waits until it listens: on every address, so
+    /// that it answers on those of [`NAMES_NET`] too.
     fn start_server(&mut self, exe: &Path, cpu: usize) -> anyhow::Result<()> {
         let mut server = Command::new("ip")
             .args(["netns", "exec", &self.netns])
             .arg(exe)
-            .args(["serve", "--addr", &SERVER.ip().to_string()])
+            .args(["serve", "--addr", &Ipv4Addr::UNSPECIFIED.to_string()])
             .args(["--port", &SERVER.port().to_string()])
             .args(["--cpu", &cpu.to_string()])
             .stdout(Stdio::piped())

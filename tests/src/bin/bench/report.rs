@@ -9,6 +9,7 @@ use super::{
     client::Kind,
     conditions::Condition,
     kernel_time::{self, KernelTime},
+    summary::Summary,
 };
 
 /// Every measured rate, per metric and condition, in repetition order: the i-th rate of
@@ -45,30 +46,6 @@ impl Results {
         let values = self.values(metric, condition);
         let compared = values.iter().zip(&baseline);
         Summary::of(compared.map(|(&v, &b)| metric.compare(v, b)).collect())
-    }
-}
-
-/// Median and range of some values.
-struct Summary {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Summary {
-    fn of(mut values: Vec<f64>) -> Summary {
-        values.sort_by(f64::total_cmp);
-        let n = values.len();
-        let median = if n % 2 == 1 {
-            values[n / 2]
-        } else {
-            (values[n / 2 - 1] + values[n / 2]) / 2.0
-        };
-        Summary {
-            median,
-            min: values[0],
-            max: values[n - 1],
-        }
     }
 }
 
@@ -146,7 +123,7 @@ pub fn print_table(results: &Results) {
     );
     for metric in METRICS {
         let baseline = results.stats(metric, Condition::Baseline);
-        for (i, condition) in Condition::ALL.into_iter().enumerate() {
+        for (i, condition) in Condition::RATES.into_iter().enumerate() {
             let stats = results.stats(metric, condition);
             let versus = metric.versus(metric.compare(stats.median, baseline.median));
             let (paired, range) = match condition {

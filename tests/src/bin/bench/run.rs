@@ -1,21 +1,33 @@
 //! The run: build the lab and the conditions, measure every metric under every condition
-//! in each repetition (with the programs' run-time statistics on), then remove everything
-//! and print the report.
+//! in each repetition (with the programs' run-time statistics on), then the DNS
+//! measurements, then remove everything and print the report.
 
-use std::{path::Path, process::Command, time::Instant};
+use std::{path::Path, time::Instant};
 
 use anyhow::{bail, Context};
 
 use super::{
+    child,
     client::{Kind, Sample},
     conditions::{Condition, Tasks, HTTP_ALLOWLIST_LEN},
-    cpu, interrupt,
+    cpu,
+    dns::{
+        self,
+        measure::{DnsBench, DnsSettings},
+        resolvers::Resolvers,
+    },
+    interrupt,
     kernel_time::{self, KernelTime},
     lab::{Lab, SERVER},
     report::{self, Results},
 };
 
-pub fn run(reps: u32, duration_ms: u64, cpu: Option<usize>) -> anyhow::Result<()> {
+pub fn run(
+    reps: u32,
+    duration_ms: u64,
+    cpu: Option<usize>,
+    dns_settings: DnsSettings,
+) -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         bail!("must run as root: it creates network namespaces, cgroups and eBPF programs");
@@ -27,22 +39,24 @@ pub fn run(reps: u32, duration_ms: u64, cpu: Option<usize>) -> anyhow::Result<()
         Some(cpu) => cpu,
         None => cpu::default_cpu().context("reading this process's CPU affinity")?,
     };
+    let mut dns_bench = DnsBench::new(&exe, cpu, dns_settings, reps)?;
     // Kept open until the run ends: the kernel keeps the statistics only meanwhile.
     let _stats = kernel_time::enable()?;
     let lab = Lab::create(&exe, cpu).context("creating the lab")?;
     let tasks = Tasks::create(SERVER.ip()).context("setting up the conditions")?;
+    let resolvers = Resolvers::start(&tasks, cpu).context("starting the task resolvers")?;
     println!(
         "enforcer-bench: {reps} reps x {duration_ms} ms per measurement; client in a task \
-         cgroup, server {SERVER} over a 1500-MTU veth, both on CPU {cpu}; http allows \
-         {HTTP_ALLOWLIST_LEN} addresses"
+         cgroup, server {SERVER} over a 1500-MTU veth, both on CPU {cpu} (as are the task \
+         resolvers); http allows {HTTP_ALLOWLIST_LEN} addresses"
     );
     let mut results = Results::default();
     let mut kernel = KernelTime::default();
     for rep in 0..reps {
         // Each metric is taken under all conditions back to back, in an order rotated per
         // repetition, so slow drift (caches, CPU clocks) affects every condition alike.
-        let mut order = Condition::ALL;
-        order.rotate_left(rep as usize % Condition::ALL.len());
+        let mut order = Condition::RATES;
+        order.rotate_left(rep as usize % Condition::RATES.len());
         for kind in Kind::ALL {
             for condition in order {
                 let before = tasks.program_stats(condition)?;
@@ -54,10 +68,13 @@ pub fn run(reps: u32, duration_ms: u64, cpu: Option<usize>) -> anyhow::Result<()
                 kernel.add(kind, condition, &sample, &before, &after);
             }
         }
+        dns_bench.rep(&tasks, rep)?;
         eprintln!("enforcer-bench: repetition {}/{reps} done", rep + 1);
     }
-    let counters: Vec<_> = Condition::ALL
+    let resolver_reports = resolvers.stop()?;
+    let counters: Vec<_> = Condition::RATES
         .into_iter()
+        .chain(Condition::DNS)
         .map(|condition| Ok((condition, tasks.counters(condition)?)))
         .collect::<anyhow::Result<_>>()?;
     tasks.close()?;
@@ -71,7 +88,12 @@ pub fn run(reps: u32, duration_ms: u64, cpu: Option<usize>) -> anyhow::Result<()
         report::print_kernel_time(&kernel, condition);
     }
     println!();
+    dns::report::print_table(dns_bench.results(), dns_bench.settings());
+    dns::report::print_resolvers(&resolver_reports);
+    dns::report::print_first_connects(dns_bench.results());
+    println!();
     report::print_goals(&results, &kernel);
+    dns::report::print_goals(dns_bench.results());
     println!();
     for (condition, counters) in counters {
         if let Some(counters) = counters {
@@ -90,28 +112,13 @@ fn measure(
     duration_ms: u64,
     cpu: usize,
 ) -> anyhow::Result<Sample> {
-    let mut client = Command::new(exe);
-    client
-        .args(["client", "--kind", kind.arg()])
-        .args(["--addr", &SERVER.ip().to_string()])
-        .args(["--port", &SERVER.port().to_string()])
-        .args(["--duration-ms", &duration_ms.to_string()])
-        .args(["--cpu", &cpu.to_string()]);
-    enforcer::sandbox::confine(&mut client, cgroup, None)?;
-    let output = client.output().context("starting the client")?;
-    if !output.status.success() {
-        bail!(
-            "{} client in {} failed ({}): {}",
-            kind.arg(),
-            cgroup.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    serde_json::from_slice(&output.stdout).with_context(|| {
-        format!(
-            "reading the client's result {:?}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
+    let args = [
+        "client".to_string(),
+        format!("--kind={}", kind.arg()),
+        format!("--addr={}", SERVER.ip()),
+        format!("--port={}", SERVER.port()),
+        format!("--duration-ms={duration_ms}"),
+        format!("--cpu={cpu}"),
+    ];
+    child::run(exe, &args, cgroup)
 }

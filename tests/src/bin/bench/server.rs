@@ -1,6 +1,7 @@
 //! The lab's server. The first byte of a connection says what the client measures:
 //! [`BULK`] (sink: read until EOF), [`PING_PONG`] (echo [`MESSAGE_LEN`]-byte messages);
-//! a plain connect sends nothing and is just closed. Prints `listening` once bound.
+//! a plain connect sends nothing and is just closed. Also the lab's DNS server, on
+//! [`DNS_SERVER`]'s port. Prints `listening` once both are bound.
 
 use std::{
     io::{self, Read, Write},
@@ -12,6 +13,8 @@ use std::{
 use anyhow::Context;
 use socket2::{Domain, Socket, Type};
 
+use super::lab::DNS_SERVER;
+
 pub const BULK: u8 = b'B';
 pub const PING_PONG: u8 = b'P';
 /// Size of one ping-pong request and of its response.
@@ -22,6 +25,8 @@ pub const READY_LINE: &str = "listening";
 pub fn serve(addr: SocketAddr, cpu: usize) -> anyhow::Result<()> {
     super::cpu::pin(cpu).with_context(|| format!("pinning the server to CPU {cpu}"))?;
     let listener = listen(addr).with_context(|| format!("listening on {addr}"))?;
+    let dns = SocketAddr::new(addr.ip(), DNS_SERVER.port());
+    super::dns::server::spawn(dns).with_context(|| format!("serving DNS on {dns}"))?;
     println!("{READY_LINE}");
     for stream in listener.incoming() {
         match stream {
