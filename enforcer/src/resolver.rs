@@ -83,7 +83,7 @@ pub struct ResolverReport {
 /// One task's running resolver.
 pub struct TaskResolver {
     shared: Arc<Shared>,
-    servers: Vec<JoinHandle<()>>,
+    servers: Servers,
     event_log: JoinHandle<()>,
     maps: AllowlistMaps,
     netns_cookie: u64,
@@ -132,11 +132,11 @@ impl TaskResolver {
             events,
             stats: serve::Stats::default(),
         });
-        let mut servers = Vec::new();
+        let mut servers = Servers(Vec::new());
         for listener in std::iter::once(bound.v4).chain(bound.v6) {
-            servers.extend(spawn_servers(&shared, listener)?);
+            servers.0.extend(spawn_servers(&shared, listener)?);
         }
-        servers.push(tokio::spawn(expire_holds(shared.clone())));
+        servers.0.push(tokio::spawn(expire_holds(shared.clone())));
         let event_log = tokio::spawn(log_events(task.to_string(), event_queue));
         let mut resolver = TaskResolver {
             shared,
@@ -176,10 +176,10 @@ impl TaskResolver {
     /// Stops answering. From here on the task's DNS is refused in the kernel.
     pub async fn stop(mut self) -> Result<ResolverReport> {
         let unsteered = self.maps.remove_resolver(self.netns_cookie);
-        for server in &self.servers {
+        for server in &self.servers.0 {
             server.abort();
         }
-        for server in self.servers.drain(..) {
+        for server in std::mem::take(&mut self.servers.0) {
             let _ = server.await;
         }
         let report = self.report();
@@ -187,6 +187,18 @@ impl TaskResolver {
         drop(self.shared);
         let _ = self.event_log.await;
         unsteered.map(|()| report)
+    }
+}
+
+/// The resolver's tasks on the runtime; a resolver dropped without `stop` (a failed start)
+/// stops serving all the same.
+struct Servers(Vec<JoinHandle<()>>);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for server in &self.0 {
+            server.abort();
+        }
     }
 }
 
