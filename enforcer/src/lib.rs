@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod gc;
 pub mod mounts;
+pub mod netns_lock;
 pub mod node;
 pub mod paths;
 pub mod pump;

@@ -8,6 +8,8 @@ pub const BPFFS: &str = "/sys/fs/bpf";
 pub const PIN_ROOT: &str = "/sys/fs/bpf/enforcer";
 /// The enforcer's runtime directory (hidden from tasks).
 pub const RUN_ROOT: &str = "/run/enforcer";
+/// Locks of the network namespaces tasks joined: `NETNS_LOCKS/<namespace inode>.lock`.
+pub const NETNS_LOCKS: &str = "/run/enforcer/netns";
 /// Run state of each task: `STATE_ROOT/<task id>.json`.
 pub const STATE_ROOT: &str = "/run/enforcer/tasks";
 /// Task cgroups go under `<cgroup2 mount>/DEFAULT_CGROUP_PARENT` unless told otherwise.

@@ -6,6 +6,7 @@
 //! One resolver per task, listening on the loopback of the task's network namespace, so it
 //! knows which task asks by the socket the query arrived on, never by what the task sends.
 
+mod connections;
 mod holdings;
 mod latency;
 mod ledger;
@@ -25,6 +26,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 pub use self::holdings::HoldLimits;
 use self::{
+    connections::TcpTables,
     ledger::{Ledger, StaticNets},
     limits::TokenBucket,
     serve::Shared,
@@ -121,7 +123,6 @@ impl TaskResolver {
                 limits,
                 AllowlistMaps::open(pin_dir)?,
                 StaticNets::new(static_allowed),
-                bound.tcp_tables,
             )),
             limiter: Mutex::new(TokenBucket::new(
                 limits::QUERIES_PER_SECOND,
@@ -136,7 +137,10 @@ impl TaskResolver {
         for listener in std::iter::once(bound.v4).chain(bound.v6) {
             servers.0.extend(spawn_servers(&shared, listener)?);
         }
-        servers.0.push(tokio::spawn(expire_holds(shared.clone())));
+        let tables = TcpTables(bound.tcp_tables);
+        servers
+            .0
+            .push(tokio::spawn(expire_holds(shared.clone(), tables)));
         let event_log = tokio::spawn(log_events(task.to_string(), event_queue));
         let mut resolver = TaskResolver {
             shared,
@@ -155,11 +159,10 @@ impl TaskResolver {
     /// What the resolver has done so far.
     pub fn report(&self) -> ResolverReport {
         let stats = &self.shared.stats;
-        let (held_addresses, evicted_holds) = self
-            .shared
-            .ledger
-            .lock()
-            .map_or((0, 0), |l| (l.fill().0, l.evicted()));
+        let (held_addresses, evicted_holds) = {
+            let ledger = self.shared.ledger();
+            (ledger.held_addresses(), ledger.evicted())
+        };
         ResolverReport {
             answered: stats.answered.load(Ordering::Relaxed),
             refused: stats.refused.load(Ordering::Relaxed),
@@ -217,17 +220,33 @@ fn spawn_servers(shared: &Arc<Shared>, listener: listen::Listener) -> Result<Vec
     ])
 }
 
-/// Ends holds as they come due, for as long as the resolver runs.
-async fn expire_holds(shared: Arc<Shared>) {
+/// Ends holds as they come due, and removes retired addresses once no connection of the
+/// task's namespace uses them, for as long as the resolver runs.
+async fn expire_holds(shared: Arc<Shared>, mut tables: TcpTables) {
     let mut tick = tokio::time::interval(EXPIRY_TICK);
     loop {
         tick.tick().await;
-        let expired = match shared.ledger.lock() {
-            Ok(mut ledger) => ledger.expire(Instant::now()),
-            Err(_) => return,
+        let retired = {
+            let mut ledger = shared.ledger();
+            ledger.expire(Instant::now());
+            ledger.retired()
         };
-        if let Err(e) = expired {
-            tracing::error!(error = %e, "ending the holds of looked-up addresses");
+        if retired.is_empty() {
+            continue;
+        }
+        // Read off the runtime's thread and outside the lock: on a busy node the table is long.
+        let read = tokio::task::spawn_blocking(move || {
+            let peers = tables.connected_peers();
+            (tables, peers)
+        })
+        .await;
+        let Ok((returned, peers)) = read else {
+            return;
+        };
+        tables = returned;
+        match peers {
+            Ok(in_use) => shared.ledger().remove_unused(&in_use),
+            Err(e) => tracing::warn!(error = %e, "reading the task's TCP connections"),
         }
     }
 }

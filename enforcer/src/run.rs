@@ -24,7 +24,9 @@ use crate::{
     cgroup::{cgroup2_mount, TaskCgroup},
     enforcement::{AllowedNet, Enforcement, TaskPolicy},
     error::{Error, Result},
-    events, gc, node, paths, pump, resolve,
+    events, gc,
+    netns_lock::NetnsLock,
+    node, paths, pump, resolve,
     resolver::{ResolverSettings, TaskResolver},
     sandbox::{self, Confinement, Identity},
     spec::{Domain, ResolvedNetwork},
@@ -114,7 +116,11 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
     }
     let policy = task_policy(&options.network, &options.http_ports);
     let netns = match &options.netns {
-        Some(path) => Some(File::open(path).map_err(Error::io("opening network namespace", path))?),
+        Some(path) => {
+            let netns = File::open(path).map_err(Error::io("opening network namespace", path))?;
+            let lock = NetnsLock::take(&netns, path)?;
+            Some((netns, lock))
+        }
         None => None,
     };
     bpffs::ensure_mounted()?;
@@ -138,7 +144,8 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
         log_cleanup_failure(&task_id, cgroup.remove().and_then(|()| state.remove()));
         return Err(e);
     }
-    let result = run_in_cgroup(&options, &policy, netns.as_ref(), &cgroup, &task_id).await;
+    let netns_file = netns.as_ref().map(|(file, _lock)| file);
+    let result = run_in_cgroup(&options, &policy, netns_file, &cgroup, &task_id).await;
     // Kept only when something could not be removed: `gc` finishes the job.
     if result.is_ok() || !cgroup.path().exists() {
         state.remove()?;

@@ -541,6 +541,29 @@ fn a_task_in_its_own_network_namespace_gets_its_resolver_there() {
         &["dns", &dns, "blocked.lab.test"],
     ));
     assert!(got.starts_with("Refused:"), "{got}");
+    // One task per namespace: a second would share the first one's loopback, resolver
+    // included. It does not run.
+    let probe = probe_bin();
+    let script = format!("{} dns {dns} files.lab.test; sleep 3", probe.display());
+    let flags = http_name_flags(&lab, &["files.lab.test"], &netns_flag);
+    let mut first = Command::new(enforcer_tests::enforcer_bin())
+        .arg("run")
+        .args(&flags)
+        .args(["--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let none = ["--network", "none", "--netns", netns.path.as_str()];
+    let second = probe_task(&none, &["tcp", "127.0.0.1", "80"]);
+    assert_eq!(second.exit_code, Some(2), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("already has an enforced task"),
+        "{}",
+        second.stderr
+    );
+    assert!(first.wait().unwrap().success());
 }
 
 /// A network namespace with only its loopback up, deleted on drop.

@@ -63,8 +63,10 @@ impl Rebinding {
 
 /// Whether `ip` points into the node's own network rather than the internet: loopback,
 /// unspecified, link-local (with the metadata service 169.254.169.254), private, shared
-/// (CGNAT), unique local, multicast and broadcast. An IPv6 address that carries an IPv4 one
-/// (IPv4-mapped, IPv4-compatible, NAT64 `64:ff9b::/96`) is judged as that IPv4 address.
+/// (CGNAT), unique local and site-local, multicast, broadcast, and the special-purpose ranges
+/// no public service uses (192.0.0.0/24, benchmarking 198.18/15, reserved 240/4). An IPv6
+/// address that carries an IPv4 one (IPv4-mapped, IPv4-compatible, NAT64 `64:ff9b::/96` and
+/// `64:ff9b:1::/48`, 6to4 `2002::/16`) is judged as that IPv4 address.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_internal_v4(v4),
@@ -77,13 +79,16 @@ pub fn is_internal(ip: IpAddr) -> bool {
 
 fn is_internal_v4(ip: Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
+    let [_, _, c, _] = ip.octets();
     ip.is_loopback()
         || a == 0
         || ip.is_link_local()
         || ip.is_private()
         || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240
         || ip.is_multicast()
-        || ip.is_broadcast()
 }
 
 fn is_internal_v6(ip: Ipv6Addr) -> bool {
@@ -91,21 +96,29 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
     ip.is_loopback()
         || ip.is_unspecified()
         || first & 0xffc0 == 0xfe80
+        || first & 0xffc0 == 0xfec0
         || first & 0xfe00 == 0xfc00
         || ip.is_multicast()
 }
 
 /// The IPv4 address an IPv6 one stands for: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
-/// `::a.b.c.d`, or NAT64 `64:ff9b::a.b.c.d` (RFC 6052), which the NAT64 gateway turns into
-/// a connection to that IPv4 address.
+/// `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` (RFC 6052) or `64:ff9b:1::/48` (RFC 8215, the
+/// IPv4 address in the last 32 bits), which a NAT64 gateway turns into a connection to that
+/// IPv4 address, or 6to4 `2002:a.b.c.d::/48`.
 fn embedded_v4(ip: IpAddr) -> Option<Ipv4Addr> {
     const NAT64_PREFIX: [u16; 6] = [0x64, 0xff9b, 0, 0, 0, 0];
+    const LOCAL_NAT64_PREFIX: [u16; 3] = [0x64, 0xff9b, 1];
     let IpAddr::V6(v6) = ip else {
         return None;
     };
-    if v6.segments()[..6] == NAT64_PREFIX {
-        let [.., a, b, c, d] = v6.octets();
+    let segments = v6.segments();
+    let octets = v6.octets();
+    if segments[..6] == NAT64_PREFIX || segments[..3] == LOCAL_NAT64_PREFIX {
+        let [.., a, b, c, d] = octets;
         return Some(Ipv4Addr::new(a, b, c, d));
+    }
+    if segments[0] == 0x2002 {
+        return Some(Ipv4Addr::new(octets[2], octets[3], octets[4], octets[5]));
     }
     v6.to_ipv4()
 }

@@ -75,6 +75,8 @@ impl Holdings {
     /// `name` answered `addr` with `ttl` seconds at `now`: hold it until the later of its
     /// TTL and the floor (within the ceiling). A repeated grant renews the hold.
     pub fn grant(&mut self, name: &str, addr: IpAddr, ttl: u32, now: Instant) -> Granted {
+        // RFC 2181: a TTL with the top bit set means zero.
+        let ttl = if ttl >= 1 << 31 { 0 } else { ttl };
         let lifetime =
             Duration::from_secs(ttl.into()).clamp(self.limits.min_ttl, self.limits.max_ttl);
         let key = (name.to_string(), addr);
@@ -116,8 +118,7 @@ impl Holdings {
     }
 
     /// Whether some name holds `addr`.
-    #[cfg(test)]
-    fn is_held(&self, addr: IpAddr) -> bool {
+    pub fn is_held(&self, addr: IpAddr) -> bool {
         self.holders.contains_key(&addr)
     }
 
@@ -213,8 +214,15 @@ mod tests {
         assert!(h.grant("a.test", ip(2), 300, now).opened);
         assert!(h.expire(now + Duration::from_secs(299)).is_empty());
         assert_eq!(h.expire(now + Duration::from_secs(300)), vec![ip(2)]);
-        assert!(h.grant("a.test", ip(3), u32::MAX, now).opened);
+        assert!(h.grant("a.test", ip(3), (1 << 31) - 1, now).opened);
         assert_eq!(h.next_expiry(), Some(now + LIMITS.max_ttl));
+        h.expire(now + LIMITS.max_ttl);
+        assert!(h.grant("a.test", ip(4), u32::MAX, now).opened);
+        assert_eq!(
+            h.next_expiry(),
+            Some(now + LIMITS.min_ttl),
+            "top bit set: zero"
+        );
     }
 
     #[test]

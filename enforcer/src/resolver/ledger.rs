@@ -2,27 +2,12 @@
 //! is opened before the answer naming it is released, retired when its last hold ends, and
 //! removed once no connection to it is left.
 
-use std::{
-    collections::HashSet,
-    fs::File,
-    io::{BufReader, Seek},
-    net::IpAddr,
-    time::Instant,
-};
+use std::{collections::HashSet, net::IpAddr, time::Instant};
 
 use enforcer_common::policy::listed;
-use procfs_core::{
-    net::{TcpNetEntries, TcpState},
-    ExplicitSystemInfo, FromBufReadSI,
-};
 
 use super::holdings::{HoldLimits, Holdings};
-use crate::{
-    allowlist::AllowlistMaps,
-    dns::Grant,
-    enforcement::AllowedNet,
-    error::{Error, Result},
-};
+use crate::{allowlist::AllowlistMaps, dns::Grant, enforcement::AllowedNet, error::Result};
 
 /// The spec's IP literals and CIDRs: open from the start and for good, so never held.
 #[derive(Debug, Default)]
@@ -53,53 +38,61 @@ pub struct Ledger {
     statics: StaticNets,
     /// Addresses no name holds any more, kept for the connections still open to them.
     retired: HashSet<IpAddr>,
-    /// The TCP tables of the task's network namespace (`/proc/.../net/tcp`, `tcp6`).
-    tcp_tables: [File; 2],
+    /// Addresses whose kernel entry could be neither retired nor removed: tried again on
+    /// every expiry tick until it goes.
+    unclosed: HashSet<IpAddr>,
 }
 
 impl Ledger {
-    pub fn new(
-        limits: HoldLimits,
-        maps: AllowlistMaps,
-        statics: StaticNets,
-        tcp_tables: [File; 2],
-    ) -> Ledger {
+    pub fn new(limits: HoldLimits, maps: AllowlistMaps, statics: StaticNets) -> Ledger {
         Ledger {
             holdings: Holdings::new(limits),
             maps,
             statics,
             retired: HashSet::new(),
-            tcp_tables,
+            unclosed: HashSet::new(),
         }
     }
 
-    /// Opens what an answer grants. Returns once the kernel allows every address.
+    /// Opens what an answer grants. Returns once the kernel allows every address; on an
+    /// error, the addresses not opened are not held either.
     pub fn grant(&mut self, grants: &[Grant], now: Instant) -> Result<()> {
         for grant in grants {
-            if self.statics.covers(grant.addr) {
+            let addr = grant.addr;
+            if self.statics.covers(addr) {
                 continue;
             }
-            let granted = self.holdings.grant(&grant.name, grant.addr, grant.ttl, now);
-            if granted.opened || self.retired.remove(&grant.addr) {
-                self.maps
-                    .set(AllowedNet::host(grant.addr), listed::ALLOWED)?;
+            // Into the kernel first: a hold is only ever recorded for an open address.
+            if !self.holdings.is_held(addr) || self.retired.contains(&addr) {
+                self.maps.set(AllowedNet::host(addr), listed::ALLOWED)?;
             }
-            for addr in granted.closed {
-                self.retire(addr)?;
+            self.retired.remove(&addr);
+            self.unclosed.remove(&addr);
+            let granted = self.holdings.grant(&grant.name, addr, grant.ttl, now);
+            for pushed_out in granted.closed {
+                self.retire(pushed_out);
             }
         }
         Ok(())
     }
 
-    /// Ends the holds due by `now`, and removes retired addresses no connection uses.
-    pub fn expire(&mut self, now: Instant) -> Result<()> {
+    /// Ends the holds due by `now`: their addresses are retired.
+    pub fn expire(&mut self, now: Instant) {
         for addr in self.holdings.expire(now) {
-            self.retire(addr)?;
+            self.retire(addr);
         }
-        if self.retired.is_empty() {
-            return Ok(());
+        for addr in std::mem::take(&mut self.unclosed) {
+            self.retire(addr);
         }
-        let in_use = self.connected_peers()?;
+    }
+
+    /// Retired addresses, still waiting for their connections to end.
+    pub fn retired(&self) -> Vec<IpAddr> {
+        self.retired.iter().copied().collect()
+    }
+
+    /// Removes the retired addresses that no connection (`in_use`) needs any more.
+    pub fn remove_unused(&mut self, in_use: &HashSet<IpAddr>) {
         let unused: Vec<IpAddr> = self
             .retired
             .iter()
@@ -107,15 +100,18 @@ impl Ledger {
             .copied()
             .collect();
         for addr in unused {
-            self.maps.remove(AllowedNet::host(addr))?;
-            self.retired.remove(&addr);
+            match self.maps.remove(AllowedNet::host(addr)) {
+                Ok(()) => {
+                    self.retired.remove(&addr);
+                }
+                Err(e) => tracing::warn!(%addr, error = %e, "removing a retired address; retried"),
+            }
         }
-        Ok(())
     }
 
-    /// Addresses held now, and those retired but still in use.
-    pub fn fill(&self) -> (usize, usize) {
-        (self.holdings.held_addresses(), self.retired.len())
+    /// Addresses held now.
+    pub fn held_addresses(&self) -> usize {
+        self.holdings.held_addresses()
     }
 
     /// Holds pushed out by a cap so far.
@@ -123,42 +119,21 @@ impl Ledger {
         self.holdings.evicted()
     }
 
-    /// New connects to `addr` are refused from now on; open ones keep going.
-    fn retire(&mut self, addr: IpAddr) -> Result<()> {
-        self.maps.set(AllowedNet::host(addr), listed::RETIRED)?;
-        self.retired.insert(addr);
-        Ok(())
-    }
-
-    /// Remote addresses of the TCP connections of the task's network namespace that may still
-    /// send (every state but listening, closed and time-wait).
-    fn connected_peers(&mut self) -> Result<HashSet<IpAddr>> {
-        let info = ExplicitSystemInfo {
-            boot_time_secs: 0,
-            ticks_per_second: 100,
-            page_size: 4096,
-            is_little_endian: cfg!(target_endian = "little"),
-        };
-        let mut peers = HashSet::new();
-        for table in &mut self.tcp_tables {
-            table
-                .rewind()
-                .map_err(Error::io("rereading", "/proc/net/tcp"))?;
-            let entries = TcpNetEntries::from_buf_read(BufReader::new(&*table), &info)
-                .map_err(|e| Error::Invalid(format!("reading /proc/net/tcp: {e}")))?;
-            peers.extend(
-                entries
-                    .0
-                    .iter()
-                    .filter(|e| {
-                        !matches!(
-                            e.state,
-                            TcpState::Listen | TcpState::Close | TcpState::TimeWait
-                        )
-                    })
-                    .map(|e| e.remote_address.ip().to_canonical()),
-            );
+    /// New connects to `addr` are refused from now on; open ones keep going. Should the
+    /// entry not take the new value, it is removed (cutting those connections: closed, not
+    /// open); should that fail too, it is tried again on the next tick.
+    fn retire(&mut self, addr: IpAddr) {
+        let net = AllowedNet::host(addr);
+        match self.maps.set(net, listed::RETIRED) {
+            Ok(()) => {
+                self.retired.insert(addr);
+            }
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "retiring an address; removing it instead");
+                if self.maps.remove(net).is_err() {
+                    self.unclosed.insert(addr);
+                }
+            }
         }
-        Ok(peers)
     }
 }

@@ -71,6 +71,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The ledger. A panic while it was held leaves it as it was: holds may be off by that
+    /// one answer, which beats never expiring anything again.
+    pub fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Whether the task is within its query rate; a query over it is dropped and counted.
     fn admit(&self) -> bool {
         let admitted = self
@@ -99,7 +107,10 @@ impl Shared {
     }
 
     async fn resolve(&self, question: &Question, transport: Transport) -> Vec<u8> {
-        let reply = match self.upstream.ask(&question.name, question.qtype).await {
+        // Lowercase, so the letters' case carries nothing out; the task's answer keeps its
+        // own spelling.
+        let name = question.name.to_lowercase();
+        let reply = match self.upstream.ask(&name, question.qtype).await {
             Ok(reply) => reply,
             Err(e) => {
                 self.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
@@ -114,12 +125,7 @@ impl Shared {
         for refusal in filtered.refusals {
             self.report(refusal, transport);
         }
-        let opened = match self.ledger.lock() {
-            Ok(mut ledger) => ledger.grant(&filtered.grants, Instant::now()),
-            Err(_) => Err(crate::Error::Invalid(
-                "the resolver's ledger is poisoned".into(),
-            )),
-        };
+        let opened = self.ledger().grant(&filtered.grants, Instant::now());
         self.stats.enforce_latency.record(answered_at.elapsed());
         if let Err(e) = opened {
             // Not released: the task would be handed an address the kernel refuses.
@@ -222,7 +228,8 @@ async fn serve_connection(shared: &Shared, mut stream: TcpStream) {
         };
         let mut framed = len.to_be_bytes().to_vec();
         framed.extend_from_slice(&response);
-        if stream.write_all(&framed).await.is_err() {
+        let written = tokio::time::timeout(limits::TCP_IDLE, stream.write_all(&framed)).await;
+        if !matches!(written, Ok(Ok(()))) {
             return;
         }
     }

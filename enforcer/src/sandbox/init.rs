@@ -61,7 +61,7 @@ pub fn main(options: InitOptions) -> i32 {
         child => {
             // SAFETY: the events pipe is PID 1's to write; the relay has no use for it.
             unsafe { libc::close(options.events_fd) };
-            supervise(child, &signals, None)
+            supervise(child, &signals, None, None)
         }
     }
 }
@@ -87,7 +87,8 @@ fn pid_one(options: &InitOptions, signals: &SignalSet) -> i32 {
         0 => exec_task(&command, signals, [listener, Some(options.events_fd)]),
         task => {
             let events = events_pipe(options.events_fd);
-            supervise(task, signals, listener.map(|fd| (fd, events)))
+            let enforcer = Some(options.events_fd);
+            supervise(task, signals, listener.map(|fd| (fd, events)), enforcer)
         }
     }
 }
@@ -195,11 +196,14 @@ impl SignalSet {
 }
 
 /// Waits for `child`, passing forwarded signals on, reaping every process that ends and
-/// answering seccomp refusals; returns `child`'s exit status.
+/// answering seccomp refusals; returns `child`'s exit status. With `enforcer` (the write end
+/// of the enforcer's events pipe), it also returns, ending the task, once the enforcer is
+/// gone: nothing would answer the task's DNS or clean up after it.
 fn supervise(
     child: libc::pid_t,
     signals: &SignalSet,
     mut seccomp: Option<(RawFd, std::fs::File)>,
+    enforcer: Option<RawFd>,
 ) -> i32 {
     // SAFETY: signalfd over the blocked set.
     let signal_fd = unsafe { libc::signalfd(-1, &signals.mask, libc::SFD_CLOEXEC) };
@@ -220,10 +224,20 @@ fn supervise(
                 events: libc::POLLIN,
                 revents: 0,
             },
+            // A pipe's write end polls POLLERR once its read end, the enforcer's, is closed.
+            libc::pollfd {
+                fd: enforcer.unwrap_or(-1),
+                events: 0,
+                revents: 0,
+            },
         ];
-        // SAFETY: poll over two pollfds we own.
-        if unsafe { libc::poll(polled.as_mut_ptr(), 2, -1) } < 0 {
+        // SAFETY: poll over three pollfds we own.
+        if unsafe { libc::poll(polled.as_mut_ptr(), 3, -1) } < 0 {
             continue;
+        }
+        if polled[2].revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+            eprintln!("enforcer: the enforcer is gone; ending the task");
+            return 128 + libc::SIGKILL;
         }
         if polled[0].revents & libc::POLLIN != 0 {
             if let Some(status) = take_signal(signal_fd, child) {

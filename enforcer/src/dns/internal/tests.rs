@@ -44,6 +44,13 @@ fn internal_addresses() {
         "::10.0.0.1",
         "64:ff9b::10.0.0.1",
         "64:ff9b::127.0.0.1",
+        "64:ff9b:1::a9fe:a9fe",
+        "2002:a9fe:a9fe::1",
+        "fec0::1",
+        "192.0.0.8",
+        "198.18.0.1",
+        "198.19.255.255",
+        "240.0.0.1",
     ];
     for addr in internal {
         assert!(is_internal(ip(addr)), "{addr} is internal");
@@ -63,9 +70,12 @@ fn public_addresses() {
         "192.0.2.1",
         "2001:db8::1",
         "2606:4700::1111",
-        "fec0::1",
         "::ffff:8.8.8.8",
         "64:ff9b::8.8.8.8",
+        "64:ff9b:1::808:808",
+        "2002:808:808::1",
+        "198.17.255.255",
+        "198.20.0.1",
     ];
     for addr in public {
         assert!(!is_internal(ip(addr)), "{addr} is not internal");
