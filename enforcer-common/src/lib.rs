@@ -36,7 +36,7 @@ pub const NETS_CAPACITY: u32 = 4_096;
 /// Network namespaces a task may have a resolver in.
 pub const RESOLVER_CAPACITY: u32 = 64;
 /// Sockets whose steered DNS destination is remembered (least recently used go first).
-pub const STEERED_SOCKETS_CAPACITY: u32 = 16_384;
+pub const STEERED_SOCKETS_CAPACITY: u32 = 4_096;
 /// Size of the denial-event ring buffer in bytes (a power of two, page multiple).
 pub const EVENT_RING_BYTES: u32 = 256 * 1024;
 

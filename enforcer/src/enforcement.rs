@@ -188,7 +188,8 @@ impl Enforcement {
             .load(EBPF_OBJECT)?;
         // Kept alive from here on: dropping it closes the log map the programs use.
         let logger = EbpfLogger::init(&mut ebpf).ok();
-        for name in PROGRAMS {
+        // Only what the mode attaches: verifying the rest would only slow the start.
+        for name in attached_programs(policy.mode) {
             load_program(&mut ebpf, name)?;
         }
         let node_addresses = node::addresses().map_err(Error::io("listing addresses", "/"))?;
@@ -278,19 +279,22 @@ impl Enforcement {
     }
 
     /// Run count and total run time of each program, as the kernel keeps them while
-    /// BPF statistics are enabled (`aya::sys::enable_stats`); zero otherwise.
+    /// BPF statistics are enabled (`aya::sys::enable_stats`); zero otherwise, and for the
+    /// programs the task's mode does not load.
     pub fn program_stats(&self) -> Result<Vec<ProgramStats>> {
         PROGRAMS
             .iter()
             .map(|name| {
                 let program = self.ebpf.program(name).ok_or(Error::Missing(name))?;
-                let info = program
-                    .info()
-                    .map_err(|source| Error::Program { name, source })?;
+                let (run_count, run_time) = match program.info() {
+                    Ok(info) => (info.run_count(), info.run_time()),
+                    Err(aya::programs::ProgramError::NotLoaded) => Default::default(),
+                    Err(source) => return Err(Error::Program { name, source }),
+                };
                 Ok(ProgramStats {
                     name,
-                    run_count: info.run_count(),
-                    run_time: info.run_time(),
+                    run_count,
+                    run_time,
                 })
             })
             .collect()
