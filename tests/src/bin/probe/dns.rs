@@ -188,6 +188,17 @@ fn describe_records(response: &Message, source: Option<SocketAddr>) -> String {
     lines.join("\n")
 }
 
+/// A UDP socket of `server`'s family.
+pub fn udp_socket_for(server: SocketAddr) -> Result<UdpSocket, Failure> {
+    let socket = Socket::new(
+        Domain::for_address(server),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )
+    .during("socket")?;
+    Ok(socket.into())
+}
+
 /// Sends from a connected socket (as glibc's resolver does) or with sendto,
 /// and waits for the response with our id from the server, skipping strays.
 fn exchange_udp(
@@ -197,13 +208,7 @@ fn exchange_udp(
     connect: bool,
     deadline: &Deadline,
 ) -> Result<(Message, SocketAddr), Failure> {
-    let socket: UdpSocket = Socket::new(
-        Domain::for_address(server),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )
-    .during("socket")?
-    .into();
+    let socket = udp_socket_for(server)?;
     if connect {
         socket.connect(server).during("connect")?;
         socket.send(query).during("send")?;

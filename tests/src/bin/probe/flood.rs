@@ -1,13 +1,14 @@
 //! `connect-flood`: refused connects back to back, to flood the enforcer with denials;
 //! `dns-flood`: queries back to back, to flood a resolver.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::dns::udp_socket_for;
 use super::outcome::{During, Failure, Outcome};
 
 /// Makes `count` TCP connects to `dest` as fast as it can; ok when every one was refused
@@ -32,13 +33,7 @@ pub fn connect_flood(dest: SocketAddr, count: u32) -> Outcome {
 /// Sends `count` A queries for `name` to `server` back to back from one socket, then counts
 /// the answers that arrive within a second of the last. The reply is the number answered.
 pub fn dns_flood(server: SocketAddr, name: &str, count: u16) -> Outcome {
-    let socket: UdpSocket = Socket::new(
-        Domain::for_address(server),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )
-    .during("socket")?
-    .into();
+    let socket = udp_socket_for(server)?;
     socket.connect(server).during("connect")?;
     let name = Name::from_ascii(name).map_err(|e| Failure::other(format!("{name:?}: {e}")))?;
     for id in 0..count {
