@@ -245,7 +245,7 @@ async fn expire_holds(shared: Arc<Shared>, mut tables: TcpTables) {
         };
         tables = returned;
         match peers {
-            Ok(in_use) => shared.ledger().remove_unused(&in_use),
+            Ok(in_use) => shared.ledger().remove_unused(&retired, &in_use),
             Err(e) => tracing::warn!(error = %e, "reading the task's TCP connections"),
         }
     }

@@ -2,7 +2,11 @@
 //! is opened before the answer naming it is released, retired when its last hold ends, and
 //! removed once no connection to it is left.
 
-use std::{collections::HashSet, net::IpAddr, time::Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    time::Instant,
+};
 
 use enforcer_common::policy::listed;
 
@@ -36,8 +40,10 @@ pub struct Ledger {
     holdings: Holdings,
     maps: AllowlistMaps,
     statics: StaticNets,
-    /// Addresses no name holds any more, kept for the connections still open to them.
-    retired: HashSet<IpAddr>,
+    /// Addresses no name holds any more, kept for the connections still open to them, each
+    /// with the number of its retirement (an address may be opened and retired again).
+    retired: HashMap<IpAddr, u64>,
+    retirements: u64,
     /// Addresses whose kernel entry could be neither retired nor removed: tried again on
     /// every expiry tick until it goes.
     unclosed: HashSet<IpAddr>,
@@ -49,7 +55,8 @@ impl Ledger {
             holdings: Holdings::new(limits),
             maps,
             statics,
-            retired: HashSet::new(),
+            retired: HashMap::new(),
+            retirements: 0,
             unclosed: HashSet::new(),
         }
     }
@@ -63,7 +70,7 @@ impl Ledger {
                 continue;
             }
             // Into the kernel first: a hold is only ever recorded for an open address.
-            if !self.holdings.is_held(addr) || self.retired.contains(&addr) {
+            if !self.holdings.is_held(addr) || self.retired.contains_key(&addr) {
                 self.maps.set(AllowedNet::host(addr), listed::ALLOWED)?;
             }
             self.retired.remove(&addr);
@@ -86,18 +93,20 @@ impl Ledger {
         }
     }
 
-    /// Retired addresses, still waiting for their connections to end.
-    pub fn retired(&self) -> Vec<IpAddr> {
-        self.retired.iter().copied().collect()
+    /// Retired addresses, still waiting for their connections to end, with their retirement.
+    pub fn retired(&self) -> Vec<(IpAddr, u64)> {
+        self.retired.iter().map(|(addr, n)| (*addr, *n)).collect()
     }
 
-    /// Removes the retired addresses that no connection (`in_use`) needs any more.
-    pub fn remove_unused(&mut self, in_use: &HashSet<IpAddr>) {
-        let unused: Vec<IpAddr> = self
-            .retired
+    /// Removes the addresses of `checked` still in the same retirement and that no connection
+    /// (`in_use`, read after they were all retired) needs any more. An address retired (again)
+    /// since the read waits for the next one: a connection opened just before that retirement
+    /// would not be in it.
+    pub fn remove_unused(&mut self, checked: &[(IpAddr, u64)], in_use: &HashSet<IpAddr>) {
+        let unused: Vec<IpAddr> = checked
             .iter()
-            .filter(|addr| !in_use.contains(addr))
-            .copied()
+            .filter(|(addr, n)| self.retired.get(addr) == Some(n) && !in_use.contains(addr))
+            .map(|(addr, _)| *addr)
             .collect();
         for addr in unused {
             match self.maps.remove(AllowedNet::host(addr)) {
@@ -126,7 +135,8 @@ impl Ledger {
         let net = AllowedNet::host(addr);
         match self.maps.set(net, listed::RETIRED) {
             Ok(()) => {
-                self.retired.insert(addr);
+                self.retirements += 1;
+                self.retired.insert(addr, self.retirements);
             }
             Err(e) => {
                 tracing::warn!(%addr, error = %e, "retiring an address; removing it instead");
