@@ -29,7 +29,9 @@ pub mod upstream;
 #[cfg(test)]
 mod testing;
 
-pub use answer::{encode, encode_for_udp, error_response, filter_answer, Filtered, Grant};
+pub use answer::{
+    effective_ttl, encode, encode_for_udp, error_response, filter_answer, Filtered, Grant,
+};
 pub use internal::{is_internal, RebindReason, Rebinding};
 pub use names::NameMatcher;
 pub use refusal::{DnsReason, DnsRefusal};

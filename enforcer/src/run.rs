@@ -116,13 +116,10 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
     }
     let policy = task_policy(&options.network, &options.http_ports);
     let netns = match &options.netns {
-        Some(path) => {
-            let netns = File::open(path).map_err(Error::io("opening network namespace", path))?;
-            let lock = NetnsLock::take(&netns, path)?;
-            Some((netns, lock))
-        }
+        Some(path) => Some(File::open(path).map_err(Error::io("opening network namespace", path))?),
         None => None,
     };
+    let _netns_lock = NetnsLock::take(netns.as_ref().zip(options.netns.as_deref()))?;
     bpffs::ensure_mounted()?;
     let parent = match &options.cgroup_parent {
         Some(parent) => parent.clone(),
@@ -144,8 +141,7 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
         log_cleanup_failure(&task_id, cgroup.remove().and_then(|()| state.remove()));
         return Err(e);
     }
-    let netns_file = netns.as_ref().map(|(file, _lock)| file);
-    let result = run_in_cgroup(&options, &policy, netns_file, &cgroup, &task_id).await;
+    let result = run_in_cgroup(&options, &policy, netns.as_ref(), &cgroup, &task_id).await;
     // Kept only when something could not be removed: `gc` finishes the job.
     if result.is_ok() || !cgroup.path().exists() {
         state.remove()?;

@@ -564,6 +564,19 @@ fn a_task_in_its_own_network_namespace_gets_its_resolver_there() {
         second.stderr
     );
     assert!(first.wait().unwrap().success());
+    // So is a task whose enforcer itself runs in that namespace (as the node's).
+    let mut inside = Command::new("nsenter")
+        .arg(format!("--net={}", netns.path))
+        .arg(enforcer_tests::enforcer_bin())
+        .args(["run", "--network", "none", "--", "sleep", "3"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let joining = probe_task(&none, &["tcp", "127.0.0.1", "80"]);
+    assert_eq!(joining.exit_code, Some(2), "{}", joining.stderr);
+    assert!(inside.wait().unwrap().success());
 }
 
 /// A network namespace with only its loopback up, deleted on drop.

@@ -1226,12 +1226,12 @@ fn a_task_gets_a_session_keyring_of_its_own() {
                 let result = ProbeResult::from_stdout(&output.stdout).unwrap_or_else(|e| {
                     panic!("{e:#}\n{}", String::from_utf8_lossy(&output.stderr))
                 });
-                // Not in its session keyring; by id, root's task may see that it exists
-                // (uid 0 owns it) but not read it.
-                let expected: &[i32] = if by_id.is_some() && as_root {
-                    &[libc::ENOKEY, libc::EACCES]
+                // The task may not use the kernel's keys at all (they are not namespaced);
+                // by id, it finds none listed that it may view.
+                let expected: &[i32] = if by_id.is_some() {
+                    &[libc::ENOKEY, libc::EPERM]
                 } else {
-                    &[libc::ENOKEY]
+                    &[libc::EPERM]
                 };
                 assert!(
                     failed_with_one_of(&result, expected),
@@ -1239,6 +1239,28 @@ fn a_task_gets_a_session_keyring_of_its_own() {
                     String::from_utf8_lossy(&output.stderr)
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn a_task_can_not_make_the_kernel_run_its_key_helper() {
+    if !kernel_lab_available() {
+        return;
+    }
+    // request_key(2) can make the kernel run /sbin/request-key as root outside the task (its
+    // dns_resolver helper looks names up through the node's resolver). Without a callout, as
+    // here, no helper runs: outside a task the call works and finds no key.
+    let description = format!("enforcer-test-request-{}", std::process::id());
+    let outside = run_probe(&["request-key", &description]);
+    assert_eq!(outside.errno, Some(libc::ENOKEY), "{outside:?}");
+    for mode in EVERY_MODE {
+        for as_root in [false, true] {
+            let flags = as_user(mode, as_root);
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let outcome = probe_task(&flags, &["request-key", &description]);
+            let result = outcome.probe();
+            assert_eq!(result.errno, Some(libc::EPERM), "{flags:?}: {result:?}");
         }
     }
 }

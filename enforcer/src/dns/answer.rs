@@ -11,6 +11,16 @@ use super::refusal::name_text;
 use super::screen::response_to;
 use super::{DnsReason, DnsRefusal, NameMatcher, Question, RebindReason, Rebinding};
 
+/// A record's TTL as RFC 2181 reads it: one with the top bit set means zero. The task is told
+/// this, and its addresses are held for it (raised to the floor).
+pub fn effective_ttl(ttl: u32) -> u32 {
+    if ttl >= 1 << 31 {
+        0
+    } else {
+        ttl
+    }
+}
+
 /// The longest CNAME chain followed; real ones have a handful of links.
 const MAX_CNAME_HOPS: usize = 16;
 
@@ -129,7 +139,7 @@ impl Filtered {
 
     /// Passes `record` on to the task, its TTL capped.
     fn keep(&mut self, mut record: Record, max_ttl: u32) {
-        record.ttl = record.ttl.min(max_ttl);
+        record.ttl = effective_ttl(record.ttl).min(max_ttl);
         self.response.add_answer(record);
     }
 

@@ -75,8 +75,7 @@ impl Holdings {
     /// `name` answered `addr` with `ttl` seconds at `now`: hold it until the later of its
     /// TTL and the floor (within the ceiling). A repeated grant renews the hold.
     pub fn grant(&mut self, name: &str, addr: IpAddr, ttl: u32, now: Instant) -> Granted {
-        // RFC 2181: a TTL with the top bit set means zero.
-        let ttl = if ttl >= 1 << 31 { 0 } else { ttl };
+        let ttl = crate::dns::effective_ttl(ttl);
         let lifetime =
             Duration::from_secs(ttl.into()).clamp(self.limits.min_ttl, self.limits.max_ttl);
         let key = (name.to_string(), addr);

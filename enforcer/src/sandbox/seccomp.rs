@@ -122,6 +122,13 @@ fn refuse_everywhere(filter: &mut ScmpFilterContext) -> Result<(), SeccompError>
         ScmpAction::Errno(libc::ENOSYS),
         ScmpSyscall::from_name("clone3")?,
     )?;
+    // The kernel's keys are not namespaced, and `request_key` makes the kernel run
+    // /sbin/request-key as root outside the task, whose dns_resolver helper looks a name of
+    // the task's choosing up through the node's resolver. (The init joins its own session
+    // keyring before this filter is loaded.)
+    for call in ["request_key", "add_key", "keyctl"] {
+        filter.add_rule(refuse, ScmpSyscall::from_name(call)?)?;
+    }
     Ok(())
 }
 

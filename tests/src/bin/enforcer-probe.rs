@@ -229,6 +229,8 @@ enum Client {
         #[arg(long)]
         by_id: bool,
     },
+    /// request_key(2) of the "user" key DESCRIPTION, no callout; reply = its serial.
+    RequestKey { description: String },
     /// Create a SysV message queue under KEY (IPC_EXCL, mode 0666); reply = its id. It
     /// outlives the probe.
     MsgCreate { key: i32 },
@@ -382,6 +384,7 @@ fn run_client(client: Client) -> ExitCode {
             i386,
         } => probe::terminal::tioclinux(&target, subcode, high_bits, i386),
         Client::KeyringRead { description, by_id } => probe::keyring::read(&description, by_id),
+        Client::RequestKey { description } => probe::keyring::request(&description),
         Client::MsgCreate { key } => probe::sysv::create(key),
         Client::MsgFind { key } => probe::sysv::find(key),
         Client::Userns {

@@ -630,3 +630,14 @@ fn an_answer_over_the_cap_keeps_its_first_addresses_in_grants_and_response() {
         first_two.map(|ip| a("files.example.com.", ip, 60))
     );
 }
+
+#[test]
+fn a_ttl_with_the_top_bit_set_is_passed_on_as_zero() {
+    let question = question("files.example.com", RecordType::A);
+    let reply = upstream(&question, vec![a("files.example.com.", PUBLIC, 1 << 31)]);
+    let filtered = filter(&question, &reply);
+    assert_eq!(
+        filtered.response.answers,
+        [a("files.example.com.", PUBLIC, 0)]
+    );
+}

@@ -81,3 +81,23 @@ fn listed_ids(description: &str) -> Result<Vec<libc::c_long>, Failure> {
         .filter_map(|fields| libc::c_long::from_str_radix(fields[0], 16).ok())
         .collect())
 }
+
+/// `request-key`: asks the kernel for the "user" key `description` without a callout (so no
+/// helper runs); reply = the key's serial. Outside a task: ENOKEY; inside: refused.
+pub fn request(description: &str) -> Outcome {
+    let description = CString::new(description).map_err(|_| Failure::other("NUL"))?;
+    // SAFETY: request_key(2) with NUL-terminated strings and no callout information.
+    let id = unsafe {
+        libc::syscall(
+            libc::SYS_request_key,
+            c"user".as_ptr(),
+            description.as_ptr(),
+            std::ptr::null::<libc::c_char>(),
+            KEY_SPEC_SESSION_KEYRING,
+        )
+    };
+    if id < 0 {
+        return Err(io::Error::last_os_error()).during("request_key");
+    }
+    Ok(Some(id.to_string()))
+}
