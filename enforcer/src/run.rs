@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use enforcer_common::Mode;
+use enforcer_common::{Counter, Mode};
 use tokio::{
     signal::unix::{signal, SignalKind},
     sync::watch,
@@ -223,11 +223,7 @@ async fn run_in_cgroup(
         let _ = pump.await;
     }
     if let Ok(counters) = enforcement.counters() {
-        let summary: Vec<String> = counters
-            .iter()
-            .map(|(c, n)| format!("{}={n}", c.as_str()))
-            .collect();
-        tracing::info!(task = task_id, counters = %summary.join(" "), "task finished");
+        log_summary(task_id, &counters);
     }
     let status = match status {
         Ok(status) => status,
@@ -247,6 +243,30 @@ async fn run_in_cgroup(
     emptied.map_err(after_task)?;
     enforcement.release().map_err(after_task)?;
     Ok(status)
+}
+
+/// The task's counters, one field each (numbers in JSON logs).
+fn log_summary(task_id: &str, counters: &[(Counter, u64)]) {
+    let get = |wanted: Counter| {
+        counters
+            .iter()
+            .find(|(counter, _)| *counter == wanted)
+            .map_or(0, |(_, n)| *n)
+    };
+    tracing::info!(
+        task = task_id,
+        connect_allowed = get(Counter::ConnectAllowed),
+        connect_denied = get(Counter::ConnectDenied),
+        sendmsg_allowed = get(Counter::SendmsgAllowed),
+        sendmsg_denied = get(Counter::SendmsgDenied),
+        packets_allowed = get(Counter::PacketsAllowed),
+        packets_denied = get(Counter::PacketsDenied),
+        sockets_denied = get(Counter::SocketsDenied),
+        sockopt_denied = get(Counter::SockoptDenied),
+        dns_steered = get(Counter::DnsSteered),
+        events_lost = get(Counter::EventsLost),
+        "task finished"
+    );
 }
 
 /// HTTP mode's resolver, listening in the task's network namespace before the task starts.

@@ -47,6 +47,16 @@ impl TaskOutcome {
         })
     }
 
+    /// A counter of the run summary (`task finished`), as `enforcer --log-format json`
+    /// logs it.
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.stderr
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|line| line["message"] == "task finished")
+            .and_then(|summary| summary[name].as_u64())
+    }
+
     /// Whether a denial with this destination and reason was logged.
     pub fn denied(&self, destination: &str, reason: &str) -> bool {
         self.denials
