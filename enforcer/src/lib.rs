@@ -25,5 +25,6 @@ pub mod run;
 pub mod sandbox;
 pub mod spec;
 pub mod state;
+pub mod task;
 
 pub use error::{Error, Result};

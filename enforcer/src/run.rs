@@ -31,6 +31,7 @@ use crate::{
     sandbox::{self, Confinement, Identity},
     spec::{Domain, ResolvedNetwork},
     state::RunState,
+    task::EnforcedTask,
 };
 
 /// HTTP ports allowed when none are given.
@@ -141,9 +142,10 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
         log_cleanup_failure(&task_id, cgroup.remove().and_then(|()| state.remove()));
         return Err(e);
     }
-    let result = run_in_cgroup(&options, &policy, netns.as_ref(), &cgroup, &task_id).await;
+    let cgroup_path = cgroup.path().to_path_buf();
+    let result = run_in_cgroup(&options, &policy, netns.as_ref(), cgroup, &task_id).await;
     // Kept only when something could not be removed: `gc` finishes the job.
-    if result.is_ok() || !cgroup.path().exists() {
+    if result.is_ok() || !cgroup_path.exists() {
         state.remove()?;
     }
     result
@@ -153,18 +155,12 @@ async fn run_in_cgroup(
     options: &RunOptions,
     policy: &TaskPolicy,
     netns: Option<&File>,
-    cgroup: &TaskCgroup,
+    cgroup: TaskCgroup,
     task_id: &str,
 ) -> Result<ExitStatus> {
     let pin_dir = paths::pin_dir(task_id);
-    let mut enforcement = match Enforcement::attach(cgroup.path(), policy, &pin_dir) {
-        Ok(enforcement) => enforcement,
-        Err(e) => {
-            log_cleanup_failure(task_id, cgroup.remove());
-            return Err(e);
-        }
-    };
-    tracing::info!(task = task_id, cgroup = %cgroup.path().display(), mode = ?policy.mode,
+    let mut task = EnforcedTask::attach(cgroup, Some((policy, &pin_dir)))?;
+    tracing::info!(task = task_id, cgroup = %task.cgroup().path().display(), mode = ?policy.mode,
         allowed = policy.allowed.len(), "enforcement attached");
     if options.identity.is_none() && node::is_root() {
         tracing::warn!(
@@ -177,30 +173,30 @@ async fn run_in_cgroup(
     let resolver = match start_resolver(options, policy, netns, &pin_dir, task_id) {
         Ok(resolver) => resolver,
         Err(e) => {
-            if cgroup.remove().is_ok() {
-                log_cleanup_failure(task_id, enforcement.release());
-            }
+            log_cleanup_failure(task_id, task.teardown(TASK_KILL_TIMEOUT));
             return Err(e);
         }
     };
+    let enforcement = task
+        .enforcement_mut()
+        .ok_or(Error::Missing("enforcement"))?;
+    let events = enforcement.take_events()?;
+    let logger = enforcement.take_logger();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let event_pump = tokio::spawn(events::log_denials(
-        enforcement.take_events()?,
+        events,
         task_id.to_string(),
         stop_rx.clone(),
     ));
-    let log_pump = enforcement
-        .take_logger()
+    let log_pump = logger
         .map(|logger| tokio::spawn(pump::drain_until_stopped(logger, stop_rx, |l| l.flush())));
 
-    let status = spawn_and_wait(options, netns, cgroup, task_id).await;
+    let status = spawn_and_wait(options, netns, task.cgroup(), task_id).await;
 
     // Whatever the task left behind dies, and its cgroup goes (which only an empty cgroup
     // can), before anything is detached.
-    let emptied = cgroup
-        .kill_all(Duration::from_secs(10))
-        .and_then(|()| cgroup.remove());
+    let emptied = task.end_processes(TASK_KILL_TIMEOUT);
     if let Some(resolver) = resolver {
         match resolver.stop().await {
             Ok(r) => tracing::info!(
@@ -222,7 +218,7 @@ async fn run_in_cgroup(
     if let Some(pump) = log_pump {
         let _ = pump.await;
     }
-    if let Ok(counters) = enforcement.counters() {
+    if let Some(Ok(counters)) = task.enforcement().map(Enforcement::counters) {
         log_summary(task_id, &counters);
     }
     let status = match status {
@@ -231,7 +227,7 @@ async fn run_in_cgroup(
             // The task never ran. With its cgroup gone nothing is left to enforce on;
             // otherwise the pins stay for `gc`, and the first error is the one reported.
             if emptied.is_ok() {
-                log_cleanup_failure(task_id, enforcement.release());
+                log_cleanup_failure(task_id, task.release());
             }
             return Err(e);
         }
@@ -241,7 +237,7 @@ async fn run_in_cgroup(
         source: Box::new(source),
     };
     emptied.map_err(after_task)?;
-    enforcement.release().map_err(after_task)?;
+    task.release().map_err(after_task)?;
     Ok(status)
 }
 
@@ -426,6 +422,8 @@ const ENDING_SIGNALS: [SignalKind; 4] = [
 ];
 /// How long a task may take to end after being asked to.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long the kernel may take to end a task's processes once they are killed.
+const TASK_KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Task ids name a cgroup, a pin directory and a state file: keep them plain.
 fn validate_task_id(id: &str) -> Result<()> {

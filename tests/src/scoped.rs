@@ -9,12 +9,13 @@ use enforcer::{
     cgroup::{cgroup2_mount, TaskCgroup},
     enforcement::{Enforcement, TaskPolicy},
     paths, sandbox,
+    task::EnforcedTask,
 };
 
 /// A cgroup with the enforcer's programs attached, under `<cgroup2>/enforcer-tests`.
 pub struct ScopedEnforcement {
-    cgroup: TaskCgroup,
-    enforcement: Option<Enforcement>,
+    /// `None` once torn down.
+    task: Option<EnforcedTask>,
 }
 
 impl ScopedEnforcement {
@@ -24,38 +25,37 @@ impl ScopedEnforcement {
         let id = format!("{name}-{}", std::process::id());
         let parent = cgroup2_mount()?.join("enforcer-tests");
         let cgroup = TaskCgroup::create(&parent, &id)?;
-        let enforcement = Enforcement::attach(cgroup.path(), policy, &paths::pin_dir(&id));
-        match enforcement {
-            Ok(enforcement) => Ok(ScopedEnforcement {
-                cgroup,
-                enforcement: Some(enforcement),
-            }),
-            Err(e) => {
-                let _ = cgroup.remove();
-                Err(e).context("attaching enforcement")
-            }
-        }
+        let task = EnforcedTask::attach(cgroup, Some((policy, &paths::pin_dir(&id))))
+            .context("attaching enforcement")?;
+        Ok(ScopedEnforcement { task: Some(task) })
+    }
+
+    fn task(&self) -> &EnforcedTask {
+        self.task.as_ref().expect("attached until drop")
     }
 
     pub fn enforcement(&mut self) -> &mut Enforcement {
-        self.enforcement.as_mut().expect("attached until drop")
+        self.task
+            .as_mut()
+            .and_then(EnforcedTask::enforcement_mut)
+            .expect("attached until drop")
     }
 
     pub fn cgroup_dir(&self) -> &Path {
-        self.cgroup.path()
+        self.task().cgroup().path()
     }
 
     /// A command that starts confined in the cgroup, as `enforcer run` starts tasks.
     pub fn confined(&self, program: &Path) -> Result<Command> {
         let mut command = Command::new(program);
-        sandbox::confine(&mut command, self.cgroup.path(), None)?;
+        sandbox::confine(&mut command, self.cgroup_dir(), None)?;
         Ok(command)
     }
 
     /// A command that starts in the cgroup keeping every capability (a root task that
     /// was not sandboxed): only the kernel programs stand in its way.
     pub fn privileged(&self, program: &Path) -> Command {
-        let procs = self.cgroup.path().join("cgroup.procs");
+        let procs = self.cgroup_dir().join("cgroup.procs");
         let mut command = Command::new(program);
         // SAFETY: the closure only writes to a file; std::fs allocates, which is fine in a
         // test binary whose other threads do not hold the allocator lock across fork.
@@ -68,13 +68,13 @@ impl ScopedEnforcement {
 
 impl Drop for ScopedEnforcement {
     fn drop(&mut self) {
-        let _ = self.cgroup.kill_all(Duration::from_secs(10));
-        if let Some(enforcement) = self.enforcement.take() {
-            let _ = enforcement.release();
-        }
-        let _ = self.cgroup.remove();
+        let Some(task) = self.task.take() else {
+            return;
+        };
+        let parent = task.cgroup().path().parent().map(Path::to_path_buf);
+        let _ = task.teardown(Duration::from_secs(10));
         // The shared parent goes with the last test that used it.
-        if let Some(parent) = self.cgroup.path().parent() {
+        if let Some(parent) = parent {
             let _ = std::fs::remove_dir(parent);
         }
     }

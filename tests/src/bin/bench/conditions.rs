@@ -1,7 +1,6 @@
 //! The conditions a client runs under, one task cgroup each under
 //! `<cgroup2>/enforcer-bench-<pid>`, set up once for the whole run. Dropping them (or
-//! [`Tasks::close`]) kills what is left in the cgroups, releases the enforcement and
-//! removes the cgroups.
+//! [`Tasks::close`]) tears each task down as `enforcer run` does ([`EnforcedTask`]).
 
 use std::{
     fs, io,
@@ -14,6 +13,7 @@ use anyhow::Context;
 use enforcer::{
     cgroup::TaskCgroup,
     enforcement::{AllowedNet, Enforcement, ProgramStats, TaskPolicy},
+    task::EnforcedTask,
 };
 use enforcer_common::{Counter, Mode};
 
@@ -90,9 +90,9 @@ fn http_allowlist(server: IpAddr) -> Vec<AllowedNet> {
 
 struct Task {
     condition: Condition,
-    cgroup: TaskCgroup,
-    /// With the pin directory it was attached under.
-    enforcement: Option<(Enforcement, PathBuf)>,
+    task: EnforcedTask,
+    /// Where its enforcement is pinned, if it has any.
+    pin_dir: Option<PathBuf>,
 }
 
 pub struct Tasks {
@@ -112,45 +112,42 @@ impl Tasks {
             closed: false,
         };
         for condition in Condition::RATES.into_iter().chain(Condition::DNS) {
+            // A failed attach removes its own cgroup; `tasks` removes the ones before it.
             let cgroup = TaskCgroup::create(&tasks.parent, condition.name())?;
-            // Owned by `tasks` before attaching, so a failed attach still removes it.
+            let policy = condition.policy(server);
+            let pin_dir = policy
+                .as_ref()
+                .map(|_| enforcer::paths::pin_dir(&format!("bench-{pid}-{}", condition.name())));
+            let task = EnforcedTask::attach(cgroup, policy.as_ref().zip(pin_dir.as_deref()))
+                .with_context(|| format!("attaching {} enforcement", condition.name()))?;
             tasks.tasks.push(Task {
                 condition,
-                cgroup,
-                enforcement: None,
+                task,
+                pin_dir,
             });
-            let task = tasks.tasks.last_mut().expect("just pushed");
-            if let Some(policy) = condition.policy(server) {
-                let pin_dir =
-                    enforcer::paths::pin_dir(&format!("bench-{pid}-{}", condition.name()));
-                let enforcement = Enforcement::attach(task.cgroup.path(), &policy, &pin_dir)
-                    .with_context(|| format!("attaching {} enforcement", condition.name()))?;
-                task.enforcement = Some((enforcement, pin_dir));
-            }
         }
         Ok(tasks)
     }
 
     pub fn cgroup(&self, condition: Condition) -> &Path {
-        self.task(condition).cgroup.path()
+        self.task(condition).task.cgroup().path()
     }
 
     /// Where an enforced condition's maps are pinned; `None` without enforcement.
     pub fn pin_dir(&self, condition: Condition) -> Option<&Path> {
-        let enforcement = self.task(condition).enforcement.as_ref();
-        enforcement.map(|(_, pin_dir)| pin_dir.as_path())
+        self.task(condition).pin_dir.as_deref()
     }
 
     /// The kernel programs' counters of an enforced condition.
     pub fn counters(&self, condition: Condition) -> anyhow::Result<Option<Vec<(Counter, u64)>>> {
-        let enforcement = self.task(condition).enforcement.as_ref();
-        Ok(enforcement.map(|(e, _)| e.counters()).transpose()?)
+        let enforcement = self.task(condition).task.enforcement();
+        Ok(enforcement.map(Enforcement::counters).transpose()?)
     }
 
     /// Runs and run time so far of each of a condition's programs; baseline has none.
     pub fn program_stats(&self, condition: Condition) -> anyhow::Result<Vec<ProgramStats>> {
-        match &self.task(condition).enforcement {
-            Some((enforcement, _)) => Ok(enforcement.program_stats()?),
+        match self.task(condition).task.enforcement() {
+            Some(enforcement) => Ok(enforcement.program_stats()?),
             None => Ok(Vec::new()),
         }
     }
@@ -174,7 +171,8 @@ impl Tasks {
         let mut first_error = None;
         for task in self.tasks.drain(..) {
             let name = task.condition.name();
-            if let Err(e) = remove_task(task).with_context(|| format!("removing {name}")) {
+            let removed = task.task.teardown(Duration::from_secs(5));
+            if let Err(e) = removed.with_context(|| format!("removing {name}")) {
                 first_error.get_or_insert(e);
             }
         }
@@ -189,16 +187,6 @@ impl Tasks {
         }
         first_error.map_or(Ok(()), Err)
     }
-}
-
-/// Release only once the cgroup is empty: until then its enforcement must stay.
-fn remove_task(task: Task) -> anyhow::Result<()> {
-    task.cgroup.kill_all(Duration::from_secs(5))?;
-    if let Some((enforcement, _)) = task.enforcement {
-        enforcement.release()?;
-    }
-    task.cgroup.remove()?;
-    Ok(())
 }
 
 impl Drop for Tasks {
