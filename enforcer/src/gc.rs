@@ -7,7 +7,7 @@ use crate::{
     cgroup::TaskCgroup,
     error::{Error, Result},
     paths,
-    state::RunState,
+    state::{RunState, STATE_FORMAT},
 };
 
 /// Cleans up after every run whose `enforcer run` process is gone, and removes pins no
@@ -17,6 +17,16 @@ pub fn collect_dead_runs() -> Vec<String> {
     let mut collected = Vec::new();
     for state in RunState::all() {
         if state.owner_alive() {
+            continue;
+        }
+        if state.format != STATE_FORMAT {
+            tracing::warn!(
+                task = %state.task_id,
+                format = state.format,
+                known = STATE_FORMAT,
+                "run state of a format this enforcer does not know; its task, cgroup and pins \
+                 are left alone (collect it with the enforcer that wrote it)"
+            );
             continue;
         }
         match collect(&state) {

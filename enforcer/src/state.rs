@@ -14,9 +14,16 @@ use crate::{
     paths,
 };
 
+/// The layout of [`RunState`] this enforcer writes and understands. A state of another
+/// format is left alone, with its task and pins: closed, never guessed at.
+pub const STATE_FORMAT: u32 = 1;
+
 /// What one run created.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunState {
+    /// [`STATE_FORMAT`] when written; states from before the field are format 1.
+    #[serde(default = "first_format")]
+    pub format: u32,
     pub task_id: String,
     /// The `enforcer run` process and its start time (to tell a reused pid apart).
     pub owner_pid: u32,
@@ -33,6 +40,7 @@ impl RunState {
         let owner_start_time = process_start_time(owner_pid)
             .ok_or_else(|| Error::Invalid("cannot read this process's start time".into()))?;
         Ok(RunState {
+            format: STATE_FORMAT,
             task_id: task_id.to_string(),
             owner_pid,
             owner_start_time,
@@ -106,6 +114,10 @@ impl RunState {
     pub fn owner_alive(&self) -> bool {
         process_start_time(self.owner_pid) == Some(self.owner_start_time)
     }
+}
+
+fn first_format() -> u32 {
+    1
 }
 
 /// Field 22 of `/proc/PID/stat`: start time in clock ticks since boot.

@@ -127,3 +127,46 @@ fn processes_with_argv(argv: &[&str]) -> Vec<String> {
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect()
 }
+
+#[test]
+fn gc_leaves_a_run_state_of_an_unknown_format_alone() {
+    if !kernel_lab_available() {
+        return;
+    }
+    // A dead run's state, of a format from some other enforcer, naming a live cgroup.
+    let task_id = format!("format-{}", std::process::id());
+    let cgroup = cgroup2_mount().unwrap().join("enforcer").join(&task_id);
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(cgroup.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&cgroup).unwrap());
+    let state = serde_json::json!({
+        "format": 99,
+        "task_id": task_id,
+        "owner_pid": dead_pid,
+        "owner_start_time": 1,
+        "cgroup": cgroup,
+        "cgroup_inode": inode,
+    });
+    let state_file = paths::state_file(&task_id);
+    std::fs::create_dir_all(paths::STATE_ROOT).unwrap();
+    std::fs::write(&state_file, state.to_string()).unwrap();
+
+    let gc = Command::new(enforcer_bin()).arg("gc").output().unwrap();
+    let stderr = String::from_utf8_lossy(&gc.stderr);
+    let left_alone = sleeper.try_wait().unwrap().is_none() && state_file.exists();
+    // Cleaned up before asserting, so a failure leaves nothing behind.
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let _ = std::fs::remove_dir(&cgroup);
+    let _ = std::fs::remove_file(&state_file);
+    assert!(gc.status.success(), "{stderr}");
+    assert!(left_alone, "gc touched a run of another format: {stderr}");
+    assert!(
+        stderr.contains("format this enforcer does not know"),
+        "{stderr}"
+    );
+}
