@@ -18,6 +18,7 @@ pub mod mounts;
 pub mod netns_lock;
 pub mod node;
 pub mod paths;
+pub mod policy;
 pub mod pump;
 pub mod resolve;
 pub mod resolver;

@@ -8,9 +8,7 @@ use enforcer::{
     enforcement::AllowedNet,
     run::{self, RunOptions, DEFAULT_HTTP_PORTS},
     sandbox::{init, Identity},
-    spec::{
-        self, Domain, NetworkSpec, NetworkType, Resolved, ResolvedNetwork, ResolvedNetworkKind,
-    },
+    spec::{self, Domain, NetworkSpec, NetworkType, Resolved, ResolvedNetworkKind},
 };
 
 /// Exit code when the enforcer itself fails (the task did not run), as container runtimes do.
@@ -305,7 +303,7 @@ fn validate_command(args: ValidateArgs) -> ExitCode {
         Ok(ports) => ports,
         Err(e) => return fail(EXIT_INVALID, e),
     };
-    println!("{}", describe(&resolved.network, &ports));
+    println!("{}", enforcer::policy::describe(&resolved.network, &ports));
     for note in &resolved.notes {
         println!("note: {note}");
     }
@@ -332,36 +330,6 @@ fn admit_command(args: AdmitArgs) -> ExitCode {
             ExitCode::from(u8::from(!verdict.accept))
         }
         Err(e) => fail(EXIT_INVALID, e),
-    }
-}
-
-/// What the kernel will enforce, in words.
-fn describe(network: &ResolvedNetwork, ports: &[u16]) -> String {
-    match network {
-        ResolvedNetwork::None => "enforced: None — no IP traffic out of the task (TCP, UDP, ICMP, \
-             raw and packet sockets, IPv4 and IPv6, the node's loopback included)"
-            .into(),
-        ResolvedNetwork::Full => "enforced: Full — unrestricted egress (counted)".into(),
-        ResolvedNetwork::Http(domains) => {
-            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-            let listed: Vec<String> = domains.iter().map(|d| format!("  {d}")).collect();
-            let dns = if domains.iter().any(|d| d.is_name()) {
-                "every DNS query goes to the enforcer's resolver, which answers these names only"
-            } else {
-                "no DNS (no name to look up): the enforcer's resolver refuses every query"
-            };
-            format!(
-                "enforced: HTTP — TCP to ports {} of the addresses the task's own lookups of \
-                 these names return, for their TTL (IPs and CIDRs as given):\n{}\n{dns}; \
-                 nothing else.",
-                ports.join(", "),
-                if listed.is_empty() {
-                    "  (none)".to_string()
-                } else {
-                    listed.join("\n")
-                }
-            )
-        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use enforcer_common::{Counter, Mode};
+use enforcer_common::Counter;
 use tokio::{
     signal::unix::{signal, SignalKind},
     sync::watch,
@@ -26,10 +26,10 @@ use crate::{
     error::{Error, Result},
     events, gc,
     netns_lock::NetnsLock,
-    node, paths, pump, resolve,
+    node, paths, policy, pump, resolve,
     resolver::{ResolverSettings, TaskResolver},
     sandbox::{self, Confinement, Identity},
-    spec::{Domain, ResolvedNetwork},
+    spec::ResolvedNetwork,
     state::RunState,
     task::EnforcedTask,
 };
@@ -57,31 +57,6 @@ pub struct RunOptions {
     pub task_id: Option<String>,
     pub identity: Option<Identity>,
     pub command: Vec<OsString>,
-}
-
-/// The kernel policy for `network`. HTTP opens the spec's IP literals and CIDRs from the
-/// start; its names open addresses only as the task's resolver hands them out.
-pub fn task_policy(network: &ResolvedNetwork, http_ports: &[u16]) -> TaskPolicy {
-    match network {
-        ResolvedNetwork::None => TaskPolicy::without_allowlist(Mode::None),
-        ResolvedNetwork::Full => TaskPolicy::without_allowlist(Mode::Full),
-        ResolvedNetwork::Http(domains) => TaskPolicy {
-            mode: Mode::Http,
-            http_ports: http_ports.to_vec(),
-            allowed: static_networks(domains.iter()),
-        },
-    }
-}
-
-/// The IP literals and CIDRs among `domains`.
-fn static_networks<'a>(domains: impl Iterator<Item = &'a Domain>) -> Vec<AllowedNet> {
-    domains
-        .filter_map(|domain| match *domain {
-            Domain::Ip(addr) => Some(AllowedNet::host(addr.to_canonical())),
-            Domain::Cidr { addr, prefix_len } => Some(AllowedNet { addr, prefix_len }),
-            Domain::Exact(_) | Domain::Wildcard(_) => None,
-        })
-        .collect()
 }
 
 /// The resolver settings of `options`: the node's resolvers unless some were given.
@@ -115,7 +90,7 @@ pub async fn run(options: RunOptions) -> Result<ExitStatus> {
     for task in gc::collect_dead_runs() {
         tracing::info!(task, "collected a dead run");
     }
-    let policy = task_policy(&options.network, &options.http_ports);
+    let policy = policy::for_network(&options.network, &options.http_ports);
     let netns = match &options.netns {
         Some(path) => Some(File::open(path).map_err(Error::io("opening network namespace", path))?),
         None => None,
