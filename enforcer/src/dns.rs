@@ -6,7 +6,8 @@
 //!   question, class IN, type A, AAAA, CNAME, HTTPS or SVCB, and a name the task's `Domains`
 //!   allow ([`NameMatcher`]).
 //! - [`Upstream::ask`] asks the node's resolvers a fresh question of our own (random ID and
-//!   source port), so nothing of the task's message but its name and type ever leaves.
+//!   source port), so nothing of the task's message but its name (lowercased by the caller)
+//!   and type ever leaves.
 //! - [`filter_answer`] rebuilds the answer from scratch: it follows the CNAME chain, which must
 //!   stay inside the allowed names, keeps only the addresses owned by the chain's end, and
 //!   drops those a rebinding attack would use ([`Rebinding`]): internal ones and the node's
