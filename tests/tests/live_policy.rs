@@ -228,3 +228,41 @@ fn a_task_in_its_own_network_namespace_keeps_its_loopback() {
     assert!(result.is_eperm(), "node loopback: {result:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn dns_with_no_resolver_in_the_task_namespace_is_refused() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    // HTTP enforcement with no resolver listening for the task (none was started here, as
+    // when a task moved to a namespace the enforcer does not serve): DNS fails closed.
+    let dns = lab.dns().to_string();
+    assert!(run_probe(&["dns", &dns, "files.lab.test"]).ok);
+    let mut scope = ScopedEnforcement::attach("noresolver", &http_policy(&[])).unwrap();
+    let before = lab.dns_query_count("files.lab.test");
+    for transport in [None, Some("--tcp")] {
+        let mut args = vec!["dns", dns.as_str(), "files.lab.test"];
+        args.extend(transport);
+        let output = scope
+            .confined(&probe_bin())
+            .unwrap()
+            .args(&args)
+            .output()
+            .unwrap();
+        let result = enforcer_tests::ProbeResult::from_stdout(&output.stdout).unwrap();
+        assert!(result.is_eperm(), "{args:?}: {result:?}");
+    }
+    assert_eq!(lab.dns_query_count("files.lab.test"), before);
+    let mut events = scope.enforcement().take_events().unwrap();
+    let mut denials = Vec::new();
+    while let Some(item) = events.next() {
+        denials.extend(Denial::decode(&item));
+    }
+    let expected = format!("{dns}:53");
+    assert!(
+        denials
+            .iter()
+            .any(|d| d.reason == "no-resolver" && d.destination() == expected),
+        "{denials:#?}"
+    );
+}

@@ -715,3 +715,30 @@ fn a_flooding_task_is_rate_limited_and_slows_only_itself() {
     );
     allowed(&other);
 }
+
+#[test]
+fn garbage_on_port_53_is_dropped_and_the_resolver_keeps_answering() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let dns = lab.dns().to_string();
+    let (results, _) = run_steps(
+        &lab,
+        &["files.lab.test"],
+        &[],
+        &[
+            // "ping" is no DNS message (not even a header): no answer.
+            &["udp", &dns, "53", "--timeout-ms", "500"],
+            &["udp", &dns, "53", "--connect", "--timeout-ms", "500"],
+            &["dns", &dns, "files.lab.test"],
+        ],
+    );
+    assert!(
+        results[0].is_timeout() && results[1].is_timeout(),
+        "{results:?}"
+    );
+    assert_eq!(
+        results[2].reply.as_deref(),
+        Some(lab.host(0).to_string().as_str())
+    );
+}
