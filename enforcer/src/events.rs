@@ -10,18 +10,71 @@ use enforcer_common::{proto, Counter, DenyEvent, Hook, Reason};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::{enforcement::PinnedCounters, paths};
+use crate::{dns::DnsReason, enforcement::PinnedCounters, paths, sandbox::SandboxReason};
 
 /// Denial lines logged per task and second (and the burst allowed after a quiet spell).
 const LINES_PER_SECOND: u32 = 100;
 /// How often, at most, a task's suppressed denials are summed up in the log.
 const NOTICE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Where a refusal was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenialHook {
+    /// A kernel program.
+    Kernel(Hook),
+    /// The task's seccomp filter, answered by its init.
+    Seccomp,
+    /// The task's resolver.
+    Dns,
+}
+
+impl DenialHook {
+    /// The name users know it by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenialHook::Kernel(hook) => hook.as_str(),
+            DenialHook::Seccomp => "seccomp",
+            DenialHook::Dns => "dns",
+        }
+    }
+}
+
+/// Why a refusal was made, by whoever made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DenialReason {
+    Kernel(Reason),
+    Sandbox(SandboxReason),
+    Dns(DnsReason),
+}
+
+impl DenialReason {
+    /// A short stable name for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DenialReason::Kernel(reason) => reason.as_str(),
+            DenialReason::Sandbox(reason) => reason.as_str(),
+            DenialReason::Dns(reason) => reason.as_str(),
+        }
+    }
+}
+
+impl Serialize for DenialHook {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl Serialize for DenialReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One refusal, as users read it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Denial {
-    pub hook: &'static str,
-    pub reason: &'static str,
+    pub hook: DenialHook,
+    pub reason: DenialReason,
     pub protocol: String,
     /// Destination; `None` for a socket refused at creation or a refused socket option.
     pub addr: Option<IpAddr>,
@@ -43,7 +96,7 @@ impl Denial {
         // SAFETY: size checked; DenyEvent is plain old data, read unaligned.
         let event: DenyEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
         let hook = Hook::from_raw(event.hook)?;
-        let reason = Reason::from_raw(event.reason)?.as_str();
+        let reason = Reason::from_raw(event.reason)?;
         let addr = match event.family {
             4 => {
                 let [a, b, c, d, ..] = event.addr;
@@ -55,8 +108,8 @@ impl Denial {
         let comm_len = event.comm.iter().position(|b| *b == 0).unwrap_or(16);
         let comm = String::from_utf8_lossy(&event.comm[..comm_len]).into_owned();
         Some(Denial {
-            hook: hook.as_str(),
-            reason,
+            hook: DenialHook::Kernel(hook),
+            reason: DenialReason::Kernel(reason),
             protocol: protocol_name(event.protocol),
             addr: addr.filter(|_| hook.has_destination()),
             port: (event.port != 0).then_some(event.port),
@@ -240,8 +293,8 @@ fn log_denial(task: &str, d: &Denial) {
     tracing::warn!(
         target: "enforcer::denial",
         task,
-        hook = d.hook,
-        reason = d.reason,
+        hook = d.hook.as_str(),
+        reason = d.reason.as_str(),
         protocol = %d.protocol,
         destination = %d.destination(),
         pid = d.pid,
@@ -286,7 +339,8 @@ mod tests {
         };
         let denial = Denial::decode(&raw(&event)).unwrap();
         assert_eq!(denial.destination(), "10.1.2.3:8080");
-        assert_eq!(denial.reason, "port-not-allowed");
+        assert_eq!(denial.reason, DenialReason::Kernel(Reason::PortNotAllowed));
+        assert_eq!(denial.reason.as_str(), "port-not-allowed");
         assert_eq!(denial.comm.as_deref(), Some("curl"));
         assert_eq!(denial.pid, Some(42));
     }
@@ -305,8 +359,8 @@ mod tests {
             comm: [0; 16],
         };
         let denial = Denial::decode(&raw(&event)).unwrap();
-        assert_eq!(denial.hook, "setsockopt");
-        assert_eq!(denial.reason, "multicast-membership");
+        assert_eq!(denial.hook.as_str(), "setsockopt");
+        assert_eq!(denial.reason.as_str(), "multicast-membership");
         assert_eq!(denial.destination(), "-");
         assert_eq!(denial.protocol, "udp");
     }

@@ -8,9 +8,9 @@ use std::{
 
 use enforcer::{
     enforcement::{AllowedNet, TaskPolicy},
-    events::Denial,
+    events::{Denial, DenialHook, DenialReason},
 };
-use enforcer_common::{Counter, Mode};
+use enforcer_common::{Counter, Hook, Mode, Reason};
 use enforcer_tests::{
     kernel_lab_available, lab_or_skip, probe_bin, run_probe, scoped::ScopedEnforcement, Attempt,
     Lab,
@@ -183,11 +183,13 @@ fn packets_of_an_open_connection_are_dropped_once_its_address_is_removed() {
     }
     let expected = format!("{a}:80");
     assert!(
-        denials.iter().any(|d| d.hook == "egress"
-            && d.reason == "address-not-allowed"
-            && d.destination() == expected
-            && d.comm.as_deref() == Some("enforcer-probe")
-            && d.pid == Some(pid)),
+        denials
+            .iter()
+            .any(|d| d.hook == DenialHook::Kernel(Hook::Egress)
+                && d.reason == DenialReason::Kernel(Reason::AddressNotAllowed)
+                && d.destination() == expected
+                && d.comm.as_deref() == Some("enforcer-probe")
+                && d.pid == Some(pid)),
         "{denials:#?}"
     );
 }
@@ -262,7 +264,8 @@ fn dns_with_no_resolver_in_the_task_namespace_is_refused() {
     assert!(
         denials
             .iter()
-            .any(|d| d.reason == "no-resolver" && d.destination() == expected),
+            .any(|d| d.reason == DenialReason::Kernel(Reason::NoResolver)
+                && d.destination() == expected),
         "{denials:#?}"
     );
 }

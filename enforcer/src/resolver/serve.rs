@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     dns::{self, DnsRefusal, NameMatcher, Question, Rebinding, Screened, Upstream},
-    events::Denial,
+    events::{Denial, DenialHook, DenialReason},
 };
 
 /// Longest TTL handed to the task, and longest time an address is held.
@@ -142,10 +142,10 @@ impl Shared {
     /// Hands a refusal to the task's denial log; never waits for it.
     fn report(&self, refusal: DnsRefusal, transport: Transport) {
         let denial = Denial {
-            hook: "dns",
-            reason: refusal.reason.as_str(),
-            protocol: transport.as_str().into(),
+            hook: DenialHook::Dns,
             addr: refusal.reason.addr(),
+            reason: DenialReason::Dns(refusal.reason),
+            protocol: transport.as_str().into(),
             port: None,
             pid: None,
             comm: None,

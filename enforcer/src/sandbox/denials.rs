@@ -6,10 +6,7 @@ use std::os::fd::OwnedFd;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::seccomp::SandboxDenial;
-use crate::events::{Denial, DenialLog};
-
-/// Hook name of sandbox denials in events.
-pub const HOOK: &str = "seccomp";
+use crate::events::{Denial, DenialHook, DenialLog, DenialReason};
 
 /// Logs the denials the init reports for `task`, at a bounded rate, until the init's end
 /// closes the pipe.
@@ -34,8 +31,8 @@ pub async fn log_sandbox_denials(pipe: OwnedFd, task: String) -> std::io::Result
 fn decode(line: &str) -> Option<Denial> {
     let reported: SandboxDenial = serde_json::from_str(line).ok()?;
     Some(Denial {
-        hook: HOOK,
-        reason: reported.reason.as_str(),
+        hook: DenialHook::Seccomp,
+        reason: DenialReason::Sandbox(reported.reason),
         protocol: reported.what,
         addr: None,
         port: None,
@@ -54,7 +51,8 @@ mod tests {
     fn decodes_what_the_init_writes() {
         let line = r#"{"pid":7,"comm":"probe","reason":"socket-family","what":"af-vsock"}"#;
         let denial = decode(line).unwrap();
-        assert_eq!((denial.hook, denial.reason), (HOOK, "socket-family"));
+        assert_eq!(denial.hook, DenialHook::Seccomp);
+        assert_eq!(denial.reason.as_str(), "socket-family");
         assert_eq!(denial.protocol, "af-vsock");
         assert_eq!(denial.destination(), "-");
         assert_eq!(denial.pid, Some(7));

@@ -95,7 +95,7 @@ fn parse_user(spec: &str) -> Result<Identity> {
 }
 
 pub use denials::log_sandbox_denials;
-pub use seccomp::SandboxDenial;
+pub use seccomp::{SandboxDenial, SandboxReason};
 
 /// What a task gets besides its cgroup's kernel programs.
 #[derive(Clone, Copy, Debug)]
