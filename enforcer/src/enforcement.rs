@@ -64,10 +64,13 @@ const COUNTERS: &str = "COUNTERS";
 
 /// What each steered socket asked for (see the eBPF crate's maps).
 const DNS_ORIGINAL: &str = "DNS_ORIGINAL";
+/// The denial-event ring buffer.
+const EVENTS: &str = "EVENTS";
 
 /// Maps pinned next to the links: the allowlist and resolvers, for the task's resolver and
-/// tools that change a running task's policy, and the rest so a restarted agent can adopt it.
-const PINNED_MAPS: [&str; 7] = [
+/// tools that change a running task's policy, and the rest (steered sockets, counters,
+/// events) so a restarted agent can adopt the task.
+const PINNED_MAPS: [&str; 8] = [
     allowlist::HOSTS_V4,
     allowlist::HOSTS_V6,
     allowlist::NETS_V4,
@@ -75,6 +78,7 @@ const PINNED_MAPS: [&str; 7] = [
     allowlist::RESOLVERS,
     DNS_ORIGINAL,
     COUNTERS,
+    EVENTS,
 ];
 
 /// The `log` target of the kernel programs' aya-log lines (their crate name).
@@ -302,11 +306,8 @@ impl Enforcement {
 
     /// The denial-event ring buffer; can be taken once.
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>> {
-        let map = self
-            .ebpf
-            .take_map("EVENTS")
-            .ok_or(Error::Missing("EVENTS"))?;
-        RingBuf::try_from(map).map_err(map_error("EVENTS"))
+        let map = self.ebpf.take_map(EVENTS).ok_or(Error::Missing(EVENTS))?;
+        RingBuf::try_from(map).map_err(map_error(EVENTS))
     }
 
     /// The aya-log reader of the kernel programs' debug output, if it could be set up.
