@@ -258,6 +258,14 @@ fn cname_chains_open_only_while_they_stay_inside_the_allowed_names() {
         let answer = results[0].reply.clone().unwrap_or_default();
         assert!(answer.starts_with("Refused:"), "{name}: {answer}");
         assert_dns_denied(&outcome, name, "A", "cname-outside");
+        let stopped = outcome
+            .stderr
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|line| line["message"] == "resolver stopped")
+            .expect("the resolver's summary");
+        assert_eq!(stopped["refused"], 1, "{stopped}");
+        assert_eq!(stopped["answered"], 0, "{stopped}");
         assert!(
             results[1].is_eperm() && results[2].is_eperm(),
             "{results:?}"

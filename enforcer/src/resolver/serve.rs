@@ -132,7 +132,13 @@ impl Shared {
             tracing::error!(name = %question.name, error = %e, "could not open an answer's addresses");
             return dns::error_response(question, ResponseCode::ServFail);
         }
-        self.stats.answered.fetch_add(1, Ordering::Relaxed);
+        // A chain that left the allowed names is a refusal too, though it was asked upstream.
+        let counter = if filtered.response.metadata.response_code == ResponseCode::Refused {
+            &self.stats.refused
+        } else {
+            &self.stats.answered
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         match transport {
             Transport::Udp => dns::encode_for_udp(&filtered.response, question.udp_limit),
             Transport::Tcp => dns::encode(&filtered.response),
