@@ -8,6 +8,7 @@ use enforcer::{
     bpffs,
     cgroup::{cgroup2_mount, TaskCgroup},
     enforcement::{Enforcement, TaskPolicy},
+    events::Denial,
     paths, sandbox,
     task::EnforcedTask,
 };
@@ -39,6 +40,16 @@ impl ScopedEnforcement {
             .as_mut()
             .and_then(EnforcedTask::enforcement_mut)
             .expect("attached until drop")
+    }
+
+    /// The denials reported so far, read off the task's event ring (once).
+    pub fn denials(&mut self) -> Result<Vec<Denial>> {
+        let mut events = self.enforcement().take_events()?;
+        let mut denials = Vec::new();
+        while let Some(item) = events.next() {
+            denials.extend(Denial::decode(&item));
+        }
+        Ok(denials)
     }
 
     pub fn cgroup_dir(&self) -> &Path {

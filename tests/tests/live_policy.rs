@@ -8,7 +8,7 @@ use std::{
 
 use enforcer::{
     enforcement::{AllowedNet, TaskPolicy},
-    events::{Denial, DenialHook, DenialReason},
+    events::{DenialHook, DenialReason},
 };
 use enforcer_common::{Counter, Hook, Mode, Reason};
 use enforcer_tests::{
@@ -176,11 +176,7 @@ fn packets_of_an_open_connection_are_dropped_once_its_address_is_removed() {
         "{before:?} -> {after:?}"
     );
     // The drop is reported with who connected the socket, though egress runs in softirq.
-    let mut events = scope.enforcement().take_events().unwrap();
-    let mut denials = Vec::new();
-    while let Some(item) = events.next() {
-        denials.extend(Denial::decode(&item));
-    }
+    let denials = scope.denials().unwrap();
     let expected = format!("{a}:80");
     assert!(
         denials
@@ -255,11 +251,7 @@ fn dns_with_no_resolver_in_the_task_namespace_is_refused() {
         assert!(result.is_eperm(), "{args:?}: {result:?}");
     }
     assert_eq!(lab.dns_query_count("files.lab.test"), before);
-    let mut events = scope.enforcement().take_events().unwrap();
-    let mut denials = Vec::new();
-    while let Some(item) = events.next() {
-        denials.extend(Denial::decode(&item));
-    }
+    let denials = scope.denials().unwrap();
     let expected = format!("{dns}:53");
     assert!(
         denials
