@@ -6,6 +6,7 @@
 //! `bpf_get_netns_cookie` (2025; tested on 6.18); on older kernels loading fails closed.
 
 pub mod admission;
+pub mod agent;
 pub mod allowlist;
 pub mod bpffs;
 pub mod cgroup;
