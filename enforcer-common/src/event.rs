@@ -48,7 +48,7 @@ impl Hook {
     }
 }
 
-/// One refusal, sent through the task's ring buffer.
+/// One refusal, sent through the shared ring buffer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DenyEvent {
@@ -70,9 +70,11 @@ pub struct DenyEvent {
     pub _pad: [u8; 2],
     /// Command name, NUL padded; empty when unknown.
     pub comm: [u8; 16],
+    /// The refusing task's number ([`crate::TaskConfig::task`]).
+    pub task: u32,
 }
 
-/// Per-task counters, one slot each in a per-CPU array.
+/// Per-task counters, one slot each in the task's per-CPU cgroup storage.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {

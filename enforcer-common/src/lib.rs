@@ -29,16 +29,67 @@ pub mod proto {
 /// Port of DNS, the only UDP service an HTTP-mode task may reach.
 pub const DNS_PORT: u16 = 53;
 
-/// Capacity of the per-task allowlists of single addresses (per family).
-pub const ALLOWLIST_CAPACITY: u32 = 65_536;
-/// Capacity of the per-task allowlists of CIDRs (per family).
-pub const NETS_CAPACITY: u32 = 4_096;
-/// Network namespaces a task may have a resolver in.
-pub const RESOLVER_CAPACITY: u32 = 64;
+/// Capacity of the allowlists of single addresses (per family), shared by every task of one
+/// program set; the loader may set another.
+pub const ALLOWLIST_CAPACITY: u32 = 262_144;
+/// Capacity of the allowlists of CIDRs (per family), shared by every task.
+pub const NETS_CAPACITY: u32 = 65_536;
+/// (task, network namespace) pairs with a resolver.
+pub const RESOLVER_CAPACITY: u32 = 16_384;
 /// Sockets whose steered DNS destination is remembered (least recently used go first).
-pub const STEERED_SOCKETS_CAPACITY: u32 = 4_096;
+pub const STEERED_SOCKETS_CAPACITY: u32 = 65_536;
 /// Size of the denial-event ring buffer in bytes (a power of two, page multiple).
-pub const EVENT_RING_BYTES: u32 = 256 * 1024;
+pub const EVENT_RING_BYTES: u32 = 1024 * 1024;
+
+/// A task's entry for one address or network in the shared allowlist maps: the task's
+/// number (so one map holds every task's list) then the address, network order. As an
+/// LPM trie key the prefix length counts the task's 32 bits too, so a task's networks
+/// never match another task's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TaskAddr<const N: usize> {
+    pub task: [u8; 4],
+    pub addr: [u8; N],
+}
+
+impl<const N: usize> TaskAddr<N> {
+    pub const fn new(task: u32, addr: [u8; N]) -> TaskAddr<N> {
+        TaskAddr {
+            task: task.to_be_bytes(),
+            addr,
+        }
+    }
+
+    /// The task number.
+    pub const fn task(&self) -> u32 {
+        u32::from_be_bytes(self.task)
+    }
+}
+
+/// Bits of a [`TaskAddr`] trie key taken by the task number.
+pub const TASK_PREFIX_BITS: u32 = 32;
+
+/// The key of `RESOLVERS`: a task's resolver in one network namespace.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResolverKey {
+    pub netns_cookie: u64,
+    pub task: u32,
+    pub _pad: u32,
+}
+
+impl ResolverKey {
+    pub const fn new(task: u32, netns_cookie: u64) -> ResolverKey {
+        ResolverKey {
+            netns_cookie,
+            task,
+            _pad: 0,
+        }
+    }
+}
+
+/// A task's counters: its per-CPU cgroup storage, one slot per [`Counter`].
+pub type CounterSlots = [u64; COUNTER_SLOTS as usize];
 
 #[cfg(feature = "user")]
 mod pod {
@@ -47,4 +98,6 @@ mod pod {
     unsafe impl aya::Pod for crate::DenyEvent {}
     unsafe impl aya::Pod for crate::ResolverAddr {}
     unsafe impl aya::Pod for crate::OriginalDst {}
+    unsafe impl<const N: usize> aya::Pod for crate::TaskAddr<N> {}
+    unsafe impl aya::Pod for crate::ResolverKey {}
 }

@@ -31,27 +31,37 @@ impl Mode {
     }
 }
 
-/// Per-task settings frozen into the task's copy of the programs (`.rodata`).
+/// One task's settings, kept in the cgroup storage of the cgroup the programs are attached
+/// to (`TASK` in the eBPF crate), so one loaded set of programs serves every task and a
+/// task's settings change with one write.
+///
+/// All zeroes is [`TaskConfig::CLOSED`]: the kernel creates a cgroup's storage zeroed when
+/// the programs are attached, so a task is closed until its settings are written.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskConfig {
     /// Cookie of the host's network namespace: sockets there must not reach loopback.
     pub host_netns_cookie: u64,
+    /// The task's number in the shared maps (allowlists, resolvers); 0 is no task.
+    pub task: u32,
     /// A [`Mode`] as `u32`.
     pub mode: u32,
     /// How many entries of `http_ports` are used.
     pub http_port_count: u32,
     /// TCP destination ports allowed in HTTP mode, host byte order.
     pub http_ports: [u16; MAX_HTTP_PORTS],
+    pub _pad: u32,
 }
 
 impl TaskConfig {
-    /// The config every program starts with until the loader overrides it: no network.
+    /// What a cgroup's storage holds before its settings are written: no network.
     pub const CLOSED: TaskConfig = TaskConfig {
         host_netns_cookie: 0,
+        task: 0,
         mode: Mode::None as u32,
         http_port_count: 0,
         http_ports: [0; MAX_HTTP_PORTS],
+        _pad: 0,
     };
 
     fn allows_http_port(&self, port: u16) -> bool {
@@ -353,9 +363,11 @@ mod tests {
         http_ports[1] = 443;
         TaskConfig {
             host_netns_cookie: 1,
+            task: 1,
             mode: mode as u32,
             http_port_count: 2,
             http_ports,
+            _pad: 0,
         }
     }
 
@@ -610,6 +622,20 @@ mod tests {
             judge(&c, &f, &HOST_BOOK, Judged::Packet),
             Err(Reason::NetworkNone)
         );
+    }
+
+    #[test]
+    fn zeroed_storage_is_the_closed_config_and_refuses_everything() {
+        // SAFETY: TaskConfig is plain integers; all zeroes is what a new cgroup storage holds.
+        let zeroed: TaskConfig = unsafe { core::mem::zeroed() };
+        assert_eq!(zeroed, TaskConfig::CLOSED);
+        for judged in [Judged::Destination, Judged::Packet] {
+            let f = flow(ALLOWED, Some(80), proto::TCP);
+            assert_eq!(
+                judge(&zeroed, &f, &HOST_BOOK, judged),
+                Err(Reason::NetworkNone)
+            );
+        }
     }
 
     #[test]

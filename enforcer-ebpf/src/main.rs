@@ -1,7 +1,7 @@
-//! The enforcer's kernel programs. One copy is loaded per task and attached to the
-//! task's cgroup; the task's settings are frozen into `TASK_CONFIG` at load time and its
-//! address sets and resolvers live in the maps of `maps.rs`, which userspace changes while
-//! it runs.
+//! The enforcer's kernel programs. One set is loaded and attached to the cgroup of every
+//! task; each task's settings live in its cgroup's storage (`storage.rs`) and its address
+//! sets and resolvers in the shared maps of `maps.rs`, keyed by the task's number, which
+//! userspace changes while it runs.
 //!
 //! Every hook fails closed: when anything can't be read, the flow is refused.
 // Host builds (clippy, `cargo build --workspace`) get std and an empty main.
@@ -10,6 +10,7 @@
 
 mod maps;
 mod report;
+mod storage;
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
@@ -20,11 +21,12 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use enforcer_common::{
     judge, proto, refuses_sockopt, sockopt::SOL_IPV6, Addr, Counter, Flow, Hook, Judged, Mode,
-    OriginalDst, Reason, Route, TaskConfig,
+    OriginalDst, Reason, Route,
 };
 
 use maps::{resolver_here, TaskMaps, DNS_ORIGINAL};
 use report::{count, current_sender, report, Sender};
+use storage::task_config as config;
 
 /// Program return values: let the operation through, or refuse it (EPERM / drop).
 const ALLOW: i32 = 1;
@@ -35,16 +37,6 @@ const SOCK_RAW: u32 = 3;
 const AF_INET6: u32 = 10;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
-
-/// Set by the loader for each task; the default refuses everything.
-#[no_mangle]
-static TASK_CONFIG: TaskConfig = TaskConfig::CLOSED;
-
-#[inline(always)]
-fn config() -> TaskConfig {
-    // SAFETY: a plain read of a global; volatile so the loader's value is used, not the default.
-    unsafe { core::ptr::read_volatile(&TASK_CONFIG) }
-}
 
 #[cgroup_sock_addr(connect4)]
 pub fn connect4(ctx: SockAddrContext) -> i32 {
@@ -92,10 +84,11 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     };
     let book = TaskMaps {
         ctx,
+        task: cfg.task,
         host_netns_cookie: cfg.host_netns_cookie,
     };
     let verdict = match judge(&cfg, &flow, &book, Judged::Destination) {
-        Ok(Route::ToResolver) => steer_to_resolver(ctx, v6, &flow),
+        Ok(Route::ToResolver) => steer_to_resolver(ctx, cfg.task, v6, &flow),
         Ok(Route::AsAsked) => Ok(()),
         Err(reason) => Err(reason),
     };
@@ -106,7 +99,7 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
         }
         Err(reason) => {
             count(denied);
-            report(hook, reason, &flow, &current_sender());
+            report(cfg.task, hook, reason, &flow, &current_sender());
             debug!(ctx, "refused {} reason {}", hook as u8, reason as u8);
             REFUSE
         }
@@ -117,8 +110,13 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
 /// remembering what the task asked for so replies can name it. No resolver there, or no
 /// room to remember: refused.
 #[inline(always)]
-fn steer_to_resolver(ctx: &SockAddrContext, v6: bool, flow: &Flow) -> Result<(), Reason> {
-    let resolver = resolver_here(ctx).ok_or(Reason::NoResolver)?;
+fn steer_to_resolver(
+    ctx: &SockAddrContext,
+    task: u32,
+    v6: bool,
+    flow: &Flow,
+) -> Result<(), Reason> {
+    let resolver = resolver_here(ctx, task).ok_or(Reason::NoResolver)?;
     let sa = ctx.sock_addr;
     // A v6 socket aiming at ::ffff:a.b.c.d reaches IPv4: steer it to the IPv4 resolver.
     let port = if v6 && !flow.addr.is_v4 {
@@ -184,7 +182,7 @@ pub fn getpeername6(ctx: SockAddrContext) -> i32 {
 /// the reply.
 #[inline(always)]
 fn restore_resolver_peer(ctx: &SockAddrContext, v6: bool) {
-    let Some(resolver) = resolver_here(ctx) else {
+    let Some(resolver) = resolver_here(ctx, config().task) else {
         return;
     };
     let sa = ctx.sock_addr;
@@ -276,7 +274,7 @@ pub fn sock_create(ctx: SockContext) -> i32 {
         protocol as u8
     };
     let flow = no_destination(family == AF_INET6, protocol);
-    report(Hook::SockCreate, reason, &flow, &current_sender());
+    report(cfg.task, Hook::SockCreate, reason, &flow, &current_sender());
     REFUSE
 }
 
@@ -300,6 +298,7 @@ pub fn setsockopt(ctx: SockoptContext) -> i32 {
     let protocol = unsafe { (*(*opt).__bindgen_anon_1.sk).protocol } as u8;
     let flow = no_destination(level == SOL_IPV6, protocol);
     report(
+        cfg.task,
         Hook::Setsockopt,
         Reason::MulticastMembership,
         &flow,
@@ -343,6 +342,7 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
     }
     let book = TaskMaps {
         ctx: &ctx,
+        task: cfg.task,
         host_netns_cookie: cfg.host_netns_cookie,
     };
     match judge(&cfg, &flow, &book, Judged::Packet) {
@@ -352,7 +352,7 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
         }
         Err(reason) => {
             count(Counter::PacketsDenied);
-            report(Hook::Egress, reason, &flow, &packet_sender(&ctx));
+            report(cfg.task, Hook::Egress, reason, &flow, &packet_sender(&ctx));
             REFUSE
         }
     }

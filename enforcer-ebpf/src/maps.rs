@@ -1,55 +1,58 @@
-//! The task's maps, and the [`AddressBook`] view of them that `judge` reads.
+//! The maps every task shares, and the [`AddressBook`] view of one task's part of them that
+//! `judge` reads. Shared maps are pinned by name under the program set's directory, so a
+//! restarted agent loads its programs onto the same maps.
 
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     helpers::generated::bpf_get_netns_cookie,
     macros::map,
-    maps::{lpm_trie::Key, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, HashMap, LpmTrie, LruHashMap, RingBuf},
     EbpfContext,
 };
 use enforcer_common::{
-    policy::listed, Addr, AddressBook, OriginalDst, ResolverAddr, ALLOWLIST_CAPACITY,
-    COUNTER_SLOTS, EVENT_RING_BYTES, NETS_CAPACITY, RESOLVER_CAPACITY, STEERED_SOCKETS_CAPACITY,
+    policy::listed, Addr, AddressBook, OriginalDst, ResolverAddr, ResolverKey, TaskAddr,
+    ALLOWLIST_CAPACITY, EVENT_RING_BYTES, NETS_CAPACITY, RESOLVER_CAPACITY,
+    STEERED_SOCKETS_CAPACITY, TASK_PREFIX_BITS,
 };
 
-/// Single addresses the task may reach on its HTTP ports, and the node's own addresses
+/// Single addresses each task may reach on its HTTP ports, and the node's own addresses
 /// marked as such (values from `enforcer_common::listed`). Most of an allowlist is single
 /// addresses (resolved names), and a hash lookup costs a fraction of a trie walk.
-/// Not preallocated: a task pays memory for the entries it has, not for the capacity.
+/// Not preallocated: memory is paid for the entries there are, not for the capacity.
 #[map]
-pub static ALLOW_HOSTS_V4: HashMap<[u8; 4], u8> =
-    HashMap::with_max_entries(ALLOWLIST_CAPACITY, BPF_F_NO_PREALLOC);
+pub static ALLOW_HOSTS_V4: HashMap<TaskAddr<4>, u8> =
+    HashMap::pinned(ALLOWLIST_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
-pub static ALLOW_HOSTS_V6: HashMap<[u8; 16], u8> =
-    HashMap::with_max_entries(ALLOWLIST_CAPACITY, BPF_F_NO_PREALLOC);
-/// CIDRs the task may reach on its HTTP ports, consulted when no single address matched.
+pub static ALLOW_HOSTS_V6: HashMap<TaskAddr<16>, u8> =
+    HashMap::pinned(ALLOWLIST_CAPACITY, BPF_F_NO_PREALLOC);
+/// CIDRs each task may reach on its HTTP ports, consulted when no single address matched.
 #[map]
-pub static ALLOW_NETS_V4: LpmTrie<[u8; 4], u8> = LpmTrie::with_max_entries(NETS_CAPACITY, 0);
+pub static ALLOW_NETS_V4: LpmTrie<TaskAddr<4>, u8> =
+    LpmTrie::pinned(NETS_CAPACITY, BPF_F_NO_PREALLOC);
 #[map]
-pub static ALLOW_NETS_V6: LpmTrie<[u8; 16], u8> = LpmTrie::with_max_entries(NETS_CAPACITY, 0);
-/// The task's resolver in each network namespace it has one in, keyed by namespace cookie.
-/// DNS from a namespace not listed is refused.
+pub static ALLOW_NETS_V6: LpmTrie<TaskAddr<16>, u8> =
+    LpmTrie::pinned(NETS_CAPACITY, BPF_F_NO_PREALLOC);
+/// Each task's resolver in each network namespace it has one in. DNS from a namespace not
+/// listed for the task is refused.
 #[map]
-pub static RESOLVERS: HashMap<u64, ResolverAddr> = HashMap::with_max_entries(RESOLVER_CAPACITY, 0);
+pub static RESOLVERS: HashMap<ResolverKey, ResolverAddr> =
+    HashMap::pinned(RESOLVER_CAPACITY, BPF_F_NO_PREALLOC);
 /// What each steered socket asked for, keyed by socket cookie, to restore in replies. Least
 /// recently used entries make room: a stub that loses its entry sees the resolver's address
 /// and drops the reply (its own loss, never an opening).
 #[map]
 pub static DNS_ORIGINAL: LruHashMap<u64, OriginalDst> =
-    LruHashMap::with_max_entries(STEERED_SOCKETS_CAPACITY, 0);
+    LruHashMap::pinned(STEERED_SOCKETS_CAPACITY, 0);
 
-/// Allowed/refused counters, one slot per `Counter`.
+/// Denial events of every task for userspace, each naming its task.
 #[map]
-pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+pub static EVENTS: RingBuf = RingBuf::pinned(EVENT_RING_BYTES, 0);
 
-/// Denial events for userspace.
-#[map]
-pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENT_RING_BYTES, 0);
-
-/// The task's address sets as `judge` sees them, and where the socket lives.
+/// One task's address sets as `judge` sees them, and where the socket lives.
 pub struct TaskMaps<'a, C: EbpfContext> {
     /// The program's context, for `bpf_get_netns_cookie`.
     pub ctx: &'a C,
+    pub task: u32,
     pub host_netns_cookie: u64,
 }
 
@@ -57,25 +60,31 @@ impl<C: EbpfContext> AddressBook for TaskMaps<'_, C> {
     #[inline(always)]
     fn listed(&self, addr: &Addr) -> u8 {
         let host = if addr.is_v4 {
-            ALLOW_HOSTS_V4.get_ptr(addr.v4_octets())
+            ALLOW_HOSTS_V4.get_ptr(TaskAddr::new(self.task, addr.v4_octets()))
         } else {
-            ALLOW_HOSTS_V6.get_ptr(addr.octets)
+            ALLOW_HOSTS_V6.get_ptr(TaskAddr::new(self.task, addr.octets))
         };
         if let Some(value) = host {
             // SAFETY: a value pointer from a lookup, read at once.
             return unsafe { *value };
         }
         let net = if addr.is_v4 {
-            ALLOW_NETS_V4.get(Key::new(32, addr.v4_octets()))
+            ALLOW_NETS_V4.get(Key::new(
+                TASK_PREFIX_BITS + 32,
+                TaskAddr::new(self.task, addr.v4_octets()),
+            ))
         } else {
-            ALLOW_NETS_V6.get(Key::new(128, addr.octets))
+            ALLOW_NETS_V6.get(Key::new(
+                TASK_PREFIX_BITS + 128,
+                TaskAddr::new(self.task, addr.octets),
+            ))
         };
         net.copied().unwrap_or(listed::NO)
     }
 
     #[inline(always)]
     fn is_resolver(&self, addr: &Addr, port: u16) -> bool {
-        resolver_here(self.ctx).is_some_and(|r| r.is(addr, port))
+        resolver_here(self.ctx, self.task).is_some_and(|r| r.is(addr, port))
     }
 
     #[inline(always)]
@@ -93,7 +102,8 @@ fn netns_cookie<C: EbpfContext>(ctx: &C) -> u64 {
 
 /// The task's resolver in the namespace of the program's socket, if it has one there.
 #[inline(always)]
-pub fn resolver_here<C: EbpfContext>(ctx: &C) -> Option<ResolverAddr> {
+pub fn resolver_here<C: EbpfContext>(ctx: &C, task: u32) -> Option<ResolverAddr> {
+    let key = ResolverKey::new(task, netns_cookie(ctx));
     // SAFETY: a value pointer from a lookup, copied at once.
-    unsafe { RESOLVERS.get(netns_cookie(ctx)).copied() }
+    unsafe { RESOLVERS.get(key).copied() }
 }

@@ -3,14 +3,13 @@
 use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid};
 use enforcer_common::{Counter, DenyEvent, Flow, Hook, Reason};
 
-use crate::maps::{COUNTERS, EVENTS};
+use crate::{maps::EVENTS, storage::task_counters};
 
 #[inline(always)]
 pub fn count(counter: Counter) {
-    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
-        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
-        unsafe { *slot += 1 };
-    }
+    // SAFETY: this CPU's counters of the task, only this CPU writes them while the program
+    // runs; every `Counter` is a slot of `CounterSlots`.
+    unsafe { (*task_counters())[counter as usize] += 1 };
 }
 
 /// The process behind a refusal; zero (unknown) when it can't be told.
@@ -31,7 +30,7 @@ pub fn current_sender() -> Sender {
 
 /// Sends one denial event; a full ring buffer is counted, never blocks the decision.
 #[inline(always)]
-pub fn report(hook: Hook, reason: Reason, flow: &Flow, sender: &Sender) {
+pub fn report(task: u32, hook: Hook, reason: Reason, flow: &Flow, sender: &Sender) {
     let Some(mut entry) = EVENTS.reserve::<DenyEvent>(0) else {
         count(Counter::EventsLost);
         return;
@@ -47,6 +46,7 @@ pub fn report(hook: Hook, reason: Reason, flow: &Flow, sender: &Sender) {
         protocol: flow.protocol,
         _pad: [0; 2],
         comm: sender.comm,
+        task,
     });
     entry.submit(0);
 }

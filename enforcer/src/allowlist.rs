@@ -1,11 +1,12 @@
-//! A handle on one task's allowlist and resolver maps in the kernel. The loader fills them
-//! through one; the task's resolver opens its own from the pins, so each holds its own map
-//! descriptors and none borrows the loader's [`crate::enforcement::Enforcement`].
+//! A handle on one task's part of the shared allowlist and resolver maps in the kernel: its
+//! entries, keyed by the task's number. The loader fills them through one; the task's
+//! resolver opens its own from the pins, so each holds its own map descriptors and none
+//! borrows the loader's program set.
 
 use std::{net::IpAddr, path::Path};
 
 use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData};
-use enforcer_common::{policy::listed, ResolverAddr};
+use enforcer_common::{policy::listed, ResolverAddr, ResolverKey, TaskAddr, TASK_PREFIX_BITS};
 
 use crate::{
     enforcement::AllowedNet,
@@ -20,18 +21,23 @@ pub(crate) const RESOLVERS: &str = "RESOLVERS";
 
 /// Writes and reads one task's allowlist (single addresses and CIDRs) and resolvers.
 pub struct AllowlistMaps {
-    hosts_v4: HashMap<MapData, [u8; 4], u8>,
-    hosts_v6: HashMap<MapData, [u8; 16], u8>,
-    nets_v4: LpmTrie<MapData, [u8; 4], u8>,
-    nets_v6: LpmTrie<MapData, [u8; 16], u8>,
-    resolvers: HashMap<MapData, u64, ResolverAddr>,
+    task: u32,
+    hosts_v4: HashMap<MapData, TaskAddr<4>, u8>,
+    hosts_v6: HashMap<MapData, TaskAddr<16>, u8>,
+    nets_v4: LpmTrie<MapData, TaskAddr<4>, u8>,
+    nets_v6: LpmTrie<MapData, TaskAddr<16>, u8>,
+    resolvers: HashMap<MapData, ResolverKey, ResolverAddr>,
 }
 
 impl AllowlistMaps {
-    /// Builds the handle from maps `take` hands out by name (taken from a loaded object, or
-    /// opened from pins).
-    pub(crate) fn from_maps(mut take: impl FnMut(&'static str) -> Result<Map>) -> Result<Self> {
+    /// Builds the handle of task number `task` from maps `take` hands out by name (taken
+    /// from a loaded object, or opened from pins).
+    pub(crate) fn from_maps(
+        task: u32,
+        mut take: impl FnMut(&'static str) -> Result<Map>,
+    ) -> Result<Self> {
         Ok(AllowlistMaps {
+            task,
             hosts_v4: typed(HOSTS_V4, take(HOSTS_V4)?)?,
             hosts_v6: typed(HOSTS_V6, take(HOSTS_V6)?)?,
             nets_v4: typed(NETS_V4, take(NETS_V4)?)?,
@@ -40,9 +46,9 @@ impl AllowlistMaps {
         })
     }
 
-    /// The maps of the task pinned under `pin_dir`.
-    pub fn open(pin_dir: &Path) -> Result<Self> {
-        Self::from_maps(|name| {
+    /// The part of task number `task` of the maps pinned under `pin_dir`.
+    pub fn open(pin_dir: &Path, task: u32) -> Result<Self> {
+        Self::from_maps(task, |name| {
             let data = MapData::from_pin(pin_dir.join(name)).map_err(map_error(name))?;
             Map::from_map_data(data).map_err(map_error(name))
         })
@@ -52,11 +58,22 @@ impl AllowlistMaps {
     /// maps, networks in the tries. Atomic for the task's sockets.
     pub fn set(&mut self, net: AllowedNet, value: u8) -> Result<()> {
         check_prefix(&net)?;
+        let task = self.task;
         let result = match net.addr {
-            IpAddr::V4(a) if net.is_host() => self.hosts_v4.insert(a.octets(), value, 0),
-            IpAddr::V6(a) if net.is_host() => self.hosts_v6.insert(a.octets(), value, 0),
-            IpAddr::V4(a) => self.nets_v4.insert(&net_key(net, a.octets()), value, 0),
-            IpAddr::V6(a) => self.nets_v6.insert(&net_key(net, a.octets()), value, 0),
+            IpAddr::V4(a) if net.is_host() => {
+                self.hosts_v4
+                    .insert(TaskAddr::new(task, a.octets()), value, 0)
+            }
+            IpAddr::V6(a) if net.is_host() => {
+                self.hosts_v6
+                    .insert(TaskAddr::new(task, a.octets()), value, 0)
+            }
+            IpAddr::V4(a) => self
+                .nets_v4
+                .insert(&net_key(task, net, a.octets()), value, 0),
+            IpAddr::V6(a) => self
+                .nets_v6
+                .insert(&net_key(task, net, a.octets()), value, 0),
         };
         result.map_err(map_error("ALLOW"))
     }
@@ -64,11 +81,16 @@ impl AllowlistMaps {
     /// Takes `net` off the allowlist; absent entries are fine.
     pub fn remove(&mut self, net: AllowedNet) -> Result<()> {
         check_prefix(&net)?;
+        let task = self.task;
         let result = match net.addr {
-            IpAddr::V4(a) if net.is_host() => self.hosts_v4.remove(&a.octets()),
-            IpAddr::V6(a) if net.is_host() => self.hosts_v6.remove(&a.octets()),
-            IpAddr::V4(a) => self.nets_v4.remove(&net_key(net, a.octets())),
-            IpAddr::V6(a) => self.nets_v6.remove(&net_key(net, a.octets())),
+            IpAddr::V4(a) if net.is_host() => {
+                self.hosts_v4.remove(&TaskAddr::new(task, a.octets()))
+            }
+            IpAddr::V6(a) if net.is_host() => {
+                self.hosts_v6.remove(&TaskAddr::new(task, a.octets()))
+            }
+            IpAddr::V4(a) => self.nets_v4.remove(&net_key(task, net, a.octets())),
+            IpAddr::V6(a) => self.nets_v6.remove(&net_key(task, net, a.octets())),
         };
         match result {
             Err(aya::maps::MapError::KeyNotFound) => Ok(()),
@@ -79,8 +101,8 @@ impl AllowlistMaps {
     /// The single-address entry of `addr` ([`listed::NO`] when there is none).
     pub fn host_value(&self, addr: IpAddr) -> Result<u8> {
         let result = match addr {
-            IpAddr::V4(a) => self.hosts_v4.get(&a.octets(), 0),
-            IpAddr::V6(a) => self.hosts_v6.get(&a.octets(), 0),
+            IpAddr::V4(a) => self.hosts_v4.get(&TaskAddr::new(self.task, a.octets()), 0),
+            IpAddr::V6(a) => self.hosts_v6.get(&TaskAddr::new(self.task, a.octets()), 0),
         };
         match result {
             Ok(value) => Ok(value),
@@ -89,19 +111,81 @@ impl AllowlistMaps {
         }
     }
 
+    /// Takes every entry of the task off the maps, resolvers included: what is left of a
+    /// released task, or of one whose entries are not known (adopted after a crash).
+    pub fn clear(&mut self) -> Result<()> {
+        let task = self.task;
+        let mine4: Vec<_> = self
+            .hosts_v4
+            .keys()
+            .flatten()
+            .filter(|k| k.task() == task)
+            .collect();
+        for key in mine4 {
+            ignore_absent(self.hosts_v4.remove(&key))?;
+        }
+        let mine6: Vec<_> = self
+            .hosts_v6
+            .keys()
+            .flatten()
+            .filter(|k| k.task() == task)
+            .collect();
+        for key in mine6 {
+            ignore_absent(self.hosts_v6.remove(&key))?;
+        }
+        let nets4: Vec<_> = self
+            .nets_v4
+            .keys()
+            .flatten()
+            .filter(|k| k.data().task() == task)
+            .collect();
+        for key in nets4 {
+            ignore_absent(self.nets_v4.remove(&key))?;
+        }
+        let nets6: Vec<_> = self
+            .nets_v6
+            .keys()
+            .flatten()
+            .filter(|k| k.data().task() == task)
+            .collect();
+        for key in nets6 {
+            ignore_absent(self.nets_v6.remove(&key))?;
+        }
+        let resolvers: Vec<_> = self
+            .resolvers
+            .keys()
+            .flatten()
+            .filter(|k| k.task == task)
+            .collect();
+        for key in resolvers {
+            ignore_absent(self.resolvers.remove(&key))?;
+        }
+        Ok(())
+    }
+
     /// Steers the task's DNS in the network namespace `netns_cookie` to `resolver`.
     pub fn set_resolver(&mut self, netns_cookie: u64, resolver: ResolverAddr) -> Result<()> {
         self.resolvers
-            .insert(netns_cookie, resolver, 0)
+            .insert(ResolverKey::new(self.task, netns_cookie), resolver, 0)
             .map_err(map_error(RESOLVERS))
     }
 
     /// DNS of the task in `netns_cookie` has nowhere to go from now on: it is refused.
     pub fn remove_resolver(&mut self, netns_cookie: u64) -> Result<()> {
-        match self.resolvers.remove(&netns_cookie) {
+        match self
+            .resolvers
+            .remove(&ResolverKey::new(self.task, netns_cookie))
+        {
             Err(aya::maps::MapError::KeyNotFound) => Ok(()),
             other => other.map_err(map_error(RESOLVERS)),
         }
+    }
+}
+
+fn ignore_absent(result: std::result::Result<(), aya::maps::MapError>) -> Result<()> {
+    match result {
+        Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        other => other.map_err(map_error("ALLOW")),
     }
 }
 
@@ -109,8 +193,11 @@ fn typed<M: TryFrom<Map, Error = aya::maps::MapError>>(name: &'static str, map: 
     M::try_from(map).map_err(map_error(name))
 }
 
-fn net_key<const N: usize>(net: AllowedNet, octets: [u8; N]) -> Key<[u8; N]> {
-    Key::new(net.prefix_len.into(), octets)
+fn net_key<const N: usize>(task: u32, net: AllowedNet, octets: [u8; N]) -> Key<TaskAddr<N>> {
+    Key::new(
+        TASK_PREFIX_BITS + u32::from(net.prefix_len),
+        TaskAddr::new(task, octets),
+    )
 }
 
 pub(crate) fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {

@@ -10,7 +10,7 @@ use enforcer_common::{proto, Counter, DenyEvent, Hook, Reason};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::{dns::DnsReason, enforcement::PinnedCounters, paths, sandbox::SandboxReason};
+use crate::{dns::DnsReason, enforcement::TaskCounters, sandbox::SandboxReason};
 
 /// Denial lines logged per task and second (and the burst allowed after a quiet spell).
 const LINES_PER_SECOND: u32 = 100;
@@ -88,13 +88,14 @@ pub struct Denial {
 }
 
 impl Denial {
+    /// The number of the task a ring-buffer record is about.
+    pub fn task_number(bytes: &[u8]) -> Option<u32> {
+        read_event(bytes).map(|event| event.task)
+    }
+
     /// Decodes one ring-buffer record; `None` for a record of the wrong size or kind.
     pub fn decode(bytes: &[u8]) -> Option<Denial> {
-        if bytes.len() < std::mem::size_of::<DenyEvent>() {
-            return None;
-        }
-        // SAFETY: size checked; DenyEvent is plain old data, read unaligned.
-        let event: DenyEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        let event = read_event(bytes)?;
         let hook = Hook::from_raw(event.hook)?;
         let reason = Reason::from_raw(event.reason)?;
         let addr = match event.family {
@@ -131,6 +132,14 @@ impl Denial {
     }
 }
 
+fn read_event(bytes: &[u8]) -> Option<DenyEvent> {
+    if bytes.len() < std::mem::size_of::<DenyEvent>() {
+        return None;
+    }
+    // SAFETY: size checked; DenyEvent is plain old data, read unaligned.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })
+}
+
 fn protocol_name(protocol: u8) -> String {
     match protocol {
         proto::TCP => "tcp".into(),
@@ -142,15 +151,27 @@ fn protocol_name(protocol: u8) -> String {
     }
 }
 
+/// Where to read how many of a task's events the kernel dropped: its counters, by cgroup.
+pub struct LostEvents {
+    pub counters: TaskCounters,
+    pub cgroup_id: u64,
+}
+
+impl LostEvents {
+    fn get(&self) -> Option<u64> {
+        self.counters.get(self.cgroup_id, Counter::EventsLost).ok()
+    }
+}
+
 /// Logs the denials of `task` until `stop` turns true, then drains what is left. A task
 /// that floods refusals gets [`LINES_PER_SECOND`] lines; the rest are counted and summed up.
 pub async fn log_denials(
     ring: RingBuf<MapData>,
     task: String,
+    lost: Option<LostEvents>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let counters = PinnedCounters::open(&paths::pin_dir(&task)).ok();
-    let mut log = DenialLog::new(&task, counters);
+    let mut log = DenialLog::new(&task, lost);
     crate::pump::drain_until_stopped(ring, stop, |ring| log.drain(ring)).await?;
     log.finish();
     Ok(())
@@ -160,17 +181,17 @@ pub async fn log_denials(
 pub(crate) struct DenialLog<'a> {
     task: &'a str,
     limiter: DenialLimiter,
-    /// For the events the kernel dropped (ring buffer full); `None` if the pin can't be read.
-    counters: Option<PinnedCounters>,
+    /// For the events the kernel dropped (ring buffer full); `None` if they can't be read.
+    lost: Option<LostEvents>,
 }
 
 impl<'a> DenialLog<'a> {
     /// `counters`, when given, tell how many events the kernel itself dropped.
-    pub(crate) fn new(task: &'a str, counters: Option<PinnedCounters>) -> DenialLog<'a> {
+    pub(crate) fn new(task: &'a str, lost: Option<LostEvents>) -> DenialLog<'a> {
         DenialLog {
             task,
             limiter: DenialLimiter::new(Instant::now()),
-            counters,
+            lost,
         }
     }
 
@@ -202,7 +223,7 @@ impl<'a> DenialLog<'a> {
     }
 
     fn kernel_dropped(&self) -> Option<u64> {
-        self.counters.as_ref()?.get(Counter::EventsLost).ok()
+        self.lost.as_ref()?.get()
     }
 
     fn log_suppressed(&self, suppressed: Suppressed) {
@@ -336,7 +357,9 @@ mod tests {
             protocol: proto::TCP,
             _pad: [0; 2],
             comm,
+            task: 7,
         };
+        assert_eq!(Denial::task_number(&raw(&event)), Some(7));
         let denial = Denial::decode(&raw(&event)).unwrap();
         assert_eq!(denial.destination(), "10.1.2.3:8080");
         assert_eq!(denial.reason, DenialReason::Kernel(Reason::PortNotAllowed));
@@ -357,6 +380,7 @@ mod tests {
             protocol: proto::UDP,
             _pad: [0; 2],
             comm: [0; 16],
+            task: 1,
         };
         let denial = Denial::decode(&raw(&event)).unwrap();
         assert_eq!(denial.hook.as_str(), "setsockopt");

@@ -92,7 +92,8 @@ pub struct TaskResolver {
 }
 
 impl TaskResolver {
-    /// Starts the resolver of the task pinned under `pin_dir`, listening in `netns` (the
+    /// Starts the resolver of task number `task_number` of the program set pinned under
+    /// `pin_dir`, listening in `netns` (the
     /// enforcer's own namespace when `None`), and steers the task's DNS to it.
     pub fn start(
         task: &str,
@@ -100,6 +101,7 @@ impl TaskResolver {
         static_allowed: &[AllowedNet],
         settings: &ResolverSettings,
         pin_dir: &Path,
+        task_number: u32,
         netns: Option<BorrowedFd<'_>>,
     ) -> Result<TaskResolver> {
         let bound =
@@ -121,7 +123,7 @@ impl TaskResolver {
             upstream: Upstream::new(settings.upstream.clone(), UPSTREAM_TIMEOUT),
             ledger: Mutex::new(Ledger::new(
                 limits,
-                AllowlistMaps::open(pin_dir)?,
+                AllowlistMaps::open(pin_dir, task_number)?,
                 StaticNets::new(static_allowed),
             )),
             limiter: Mutex::new(TokenBucket::new(
@@ -146,7 +148,7 @@ impl TaskResolver {
             shared,
             servers,
             event_log,
-            maps: AllowlistMaps::open(pin_dir)?,
+            maps: AllowlistMaps::open(pin_dir, task_number)?,
             netns_cookie: bound.netns_cookie,
         };
         // Last: only a listening resolver is steered to.

@@ -22,7 +22,7 @@ use tokio::{
 use crate::{
     bpffs,
     cgroup::{cgroup2_mount, TaskCgroup},
-    enforcement::{AllowedNet, Enforcement, TaskPolicy},
+    enforcement::{self, AllowedNet, Enforcement, TaskPolicy},
     error::{Error, Result},
     events, gc,
     netns_lock::NetnsLock,
@@ -157,11 +157,13 @@ async fn run_in_cgroup(
         .ok_or(Error::Missing("enforcement"))?;
     let events = enforcement.take_events()?;
     let logger = enforcement.take_logger();
+    let lost = enforcement.lost_events();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let event_pump = tokio::spawn(events::log_denials(
         events,
         task_id.to_string(),
+        lost,
         stop_rx.clone(),
     ));
     let log_pump = logger
@@ -258,6 +260,7 @@ fn start_resolver(
         &policy.allowed,
         &settings,
         pin_dir,
+        enforcement::ONLY_TASK,
         netns.map(|f| f.as_fd()),
     )?;
     tracing::info!(task = task_id, upstream = ?settings.upstream, "resolver listening");

@@ -463,7 +463,7 @@ fn an_expired_address_leaves_the_kernel_map_once_its_connections_end() {
     let h1 = IpAddr::V4(lab.host(1));
     let pin_dir = enforcer::paths::pin_dir(&task_id);
     let value = || {
-        AllowlistMaps::open(&pin_dir)
+        AllowlistMaps::open(&pin_dir, enforcer::enforcement::ONLY_TASK)
             .ok()
             .and_then(|maps| maps.host_value(h1).ok())
     };

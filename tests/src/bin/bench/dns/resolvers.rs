@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use enforcer::{
-    enforcement::AllowedNet,
+    enforcement::{self, AllowedNet},
     resolver::{ResolverReport, ResolverSettings, TaskResolver, DEFAULT_MIN_TTL},
     spec::DomainSet,
 };
@@ -55,9 +55,16 @@ impl Resolvers {
                 .pin_dir(condition)
                 .with_context(|| format!("{} has no enforcement", condition.name()))?;
             // No static addresses: the policy allows none up front.
-            let resolver =
-                TaskResolver::start(condition.name(), &domains, &[], &settings, pin_dir, None)
-                    .with_context(|| format!("starting the {} resolver", condition.name()))?;
+            let resolver = TaskResolver::start(
+                condition.name(),
+                &domains,
+                &[],
+                &settings,
+                pin_dir,
+                enforcement::ONLY_TASK,
+                None,
+            )
+            .with_context(|| format!("starting the {} resolver", condition.name()))?;
             running.push((condition, resolver));
         }
         drop(entered);

@@ -1,0 +1,77 @@
+//! Per-task state in cgroup storage: the kernel keeps one value per cgroup the programs are
+//! attached to, and `bpf_get_local_storage` hands the running program the value of *its*
+//! attachment — the task's cgroup, even for a socket of a nested cgroup. One loaded set of
+//! programs thus serves every task with no lookup to find which task a socket belongs to.
+//!
+//! aya-ebpf's cgroup storage types key by (cgroup, attach type), which would give each hook
+//! its own copy; these key by cgroup alone (Linux 5.9+), so every hook of a task reads the
+//! one value userspace writes.
+
+use core::{cell::UnsafeCell, mem::size_of};
+
+use aya_ebpf::{
+    bindings::{bpf_map_def, bpf_map_type},
+    helpers::generated::bpf_get_local_storage,
+};
+use enforcer_common::{CounterSlots, TaskConfig};
+
+/// A cgroup storage map keyed by cgroup id alone, pinned by name.
+#[repr(transparent)]
+pub struct SharedCgroupStorage(UnsafeCell<bpf_map_def>);
+
+// SAFETY: the definition is only read by the loader; programs pass its address to helpers.
+unsafe impl Sync for SharedCgroupStorage {}
+
+/// aya's pinning value for "pin by name under the loader's directory".
+const PIN_BY_NAME: u32 = 1;
+
+impl SharedCgroupStorage {
+    const fn new(map_type: bpf_map_type::Type, value_size: usize) -> SharedCgroupStorage {
+        SharedCgroupStorage(UnsafeCell::new(bpf_map_def {
+            type_: map_type,
+            key_size: size_of::<u64>() as u32,
+            value_size: value_size as u32,
+            max_entries: 0,
+            map_flags: 0,
+            id: 0,
+            pinning: PIN_BY_NAME,
+        }))
+    }
+
+    /// This program's attachment's value.
+    #[inline(always)]
+    fn get(&self) -> *mut u8 {
+        // SAFETY: a map definition the loader turned into a map; flags must be zero.
+        unsafe { bpf_get_local_storage(self.0.get().cast(), 0) }.cast()
+    }
+}
+
+/// Each task's [`TaskConfig`], written by userspace.
+#[link_section = "maps"]
+#[export_name = "TASK"]
+pub static TASK: SharedCgroupStorage = SharedCgroupStorage::new(
+    bpf_map_type::BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED,
+    size_of::<TaskConfig>(),
+);
+
+/// Each task's counters, per CPU.
+#[link_section = "maps"]
+#[export_name = "TASK_COUNTERS"]
+pub static TASK_COUNTERS: SharedCgroupStorage = SharedCgroupStorage::new(
+    bpf_map_type::BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED,
+    size_of::<CounterSlots>(),
+);
+
+/// The settings of the task this program runs for.
+#[inline(always)]
+pub fn task_config() -> TaskConfig {
+    // SAFETY: the storage is always there for a program attached to a cgroup, sized for a
+    // TaskConfig; volatile so each run reads what userspace last wrote.
+    unsafe { core::ptr::read_volatile(TASK.get() as *const TaskConfig) }
+}
+
+/// This CPU's counters of the task this program runs for.
+#[inline(always)]
+pub fn task_counters() -> *mut CounterSlots {
+    TASK_COUNTERS.get().cast()
+}

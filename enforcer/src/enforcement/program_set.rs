@@ -1,0 +1,338 @@
+//! The kernel programs and the maps every task shares, loaded once and pinned under one
+//! directory. Loading again over the same directory reuses the pinned maps, so a restarted
+//! agent's programs see the tasks its predecessor enforced.
+
+use std::{
+    fs,
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    include_bytes_aligned,
+    maps::{MapData, RingBuf},
+    programs::{
+        links::{FdLink, PinnedLink},
+        CgroupAttachMode, CgroupSkbAttachType, Program,
+    },
+    Ebpf, EbpfLoader,
+};
+use aya_log::EbpfLogger;
+use enforcer_common::{Counter, Mode};
+
+use super::{
+    sockopt_link,
+    storage::{TaskCounters, TaskSettings, TASK, TASK_COUNTERS},
+    ProgramStats, TaskAttachment, TaskPolicy,
+};
+use crate::{
+    allowlist::{map_error, AllowlistMaps},
+    error::{Error, Result},
+    node,
+};
+
+/// The kernel programs, built by `build.rs` from `enforcer-ebpf`.
+static EBPF_OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforcer-ebpf.o"));
+
+/// Every program, in the order they are attached.
+pub const ALL_PROGRAMS: [&str; 11] = [
+    "sock_create",
+    "setsockopt",
+    "connect4",
+    "connect6",
+    "sendmsg4",
+    "sendmsg6",
+    "recvmsg4",
+    "recvmsg6",
+    "getpeername4",
+    "getpeername6",
+    "egress",
+];
+
+/// Programs that only restore what DNS steering rewrote: HTTP mode only.
+const STEERING_RESTORERS: [&str; 4] = ["recvmsg4", "recvmsg6", "getpeername4", "getpeername6"];
+
+/// The programs a task that stays in `mode` needs. Full has nothing to refuse at
+/// setsockopt, and the hook costs about 0.4 us per setsockopt() call (socket lock and option
+/// copy), so it is left out. Only HTTP steers DNS, so only HTTP restores the steered peer in
+/// recvmsg and getpeername. (A task whose mode may change gets them all.)
+pub fn programs_for(mode: Mode) -> Vec<&'static str> {
+    ALL_PROGRAMS
+        .into_iter()
+        .filter(move |name| match mode {
+            Mode::Full => *name != "setsockopt" && !STEERING_RESTORERS.contains(name),
+            Mode::None => !STEERING_RESTORERS.contains(name),
+            Mode::Http => true,
+        })
+        .collect()
+}
+
+/// The denial-event ring buffer.
+const EVENTS: &str = "EVENTS";
+
+/// The `log` target of the kernel programs' aya-log lines (their crate name).
+const KERNEL_LOG_TARGET: &str = "enforcer_ebpf";
+
+/// Loaded programs over pinned shared maps.
+pub struct ProgramSet {
+    ebpf: Ebpf,
+    pin_dir: PathBuf,
+    programs: Vec<&'static str>,
+    settings: TaskSettings,
+    counters: TaskCounters,
+    host_netns_cookie: u64,
+    node_addresses: Vec<std::net::IpAddr>,
+    logger: Option<EbpfLogger<&'static dyn log::Log>>,
+}
+
+impl ProgramSet {
+    /// Loads `programs` with the shared maps pinned in `pin_dir` (an existing directory on
+    /// bpffs): maps already pinned there are reused, the others created and pinned.
+    pub fn load(pin_dir: &Path, programs: Vec<&'static str>) -> Result<ProgramSet> {
+        let log_level = kernel_log_level();
+        let mut ebpf = EbpfLoader::new()
+            .default_map_pin_directory(pin_dir)
+            // Absent only if the programs log nothing at all.
+            .override_global(aya_log::LEVEL, &log_level, false)
+            .load(EBPF_OBJECT)?;
+        // Kept alive from here on: dropping it closes the log map the programs use.
+        let logger = EbpfLogger::init(&mut ebpf).ok();
+        // Only what will be attached: verifying the rest would only slow the start.
+        for name in &programs {
+            load_program(&mut ebpf, name)?;
+        }
+        let settings = TaskSettings::from_map(take_map(&mut ebpf, TASK)?)?;
+        let counters = TaskCounters::from_map(take_map(&mut ebpf, TASK_COUNTERS)?)?;
+        let host_netns_cookie =
+            node::netns_cookie().map_err(Error::io("reading netns cookie of", "/"))?;
+        let node_addresses = node::addresses().map_err(Error::io("listing addresses", "/"))?;
+        Ok(ProgramSet {
+            ebpf,
+            pin_dir: pin_dir.to_path_buf(),
+            programs,
+            settings,
+            counters,
+            host_netns_cookie,
+            node_addresses,
+            logger,
+        })
+    }
+
+    /// The id of `cgroup` as the kernel knows it.
+    pub fn cgroup_id_of(cgroup: &Path) -> Result<u64> {
+        let dir = fs::File::open(cgroup).map_err(Error::io("opening cgroup", cgroup))?;
+        cgroup_id(&dir, cgroup)
+    }
+
+    /// Where the shared maps are pinned.
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    /// The node's own addresses as found at load: marked in every allowlist, never allowed.
+    pub fn node_addresses(&self) -> &[std::net::IpAddr] {
+        &self.node_addresses
+    }
+
+    /// Attaches the loaded programs to `cgroup` for task number `task` under `policy`,
+    /// links pinned in `link_dir` (an existing directory). Returns once every process of the
+    /// cgroup, present and future, is under the policy. On error nothing of it stays
+    /// attached, and its allowlist entries are gone.
+    pub fn attach(
+        &mut self,
+        cgroup: &Path,
+        task: u32,
+        policy: &TaskPolicy,
+        link_dir: &Path,
+    ) -> Result<TaskAttachment> {
+        let cgroup_dir = fs::File::open(cgroup).map_err(Error::io("opening cgroup", cgroup))?;
+        let cgroup_id = cgroup_id(&cgroup_dir, cgroup)?;
+        let config = policy.kernel_config(task, self.host_netns_cookie)?;
+        let mut attachment = TaskAttachment::new(
+            task,
+            cgroup_id,
+            self.allowlist(task)?,
+            self.node_addresses.clone(),
+            link_dir,
+        );
+        // The list first: the task's entries mean nothing until its settings name it.
+        let result = attachment.fill(policy).and_then(|()| {
+            // A cgroup enforced before keeps its storage: make it this task's before any
+            // program runs for it again.
+            if self.settings.read(cgroup_id)?.is_some() {
+                self.settings.write(cgroup_id, &config)?;
+            }
+            for name in self.programs.clone() {
+                let pinned = attach_pinned(
+                    &mut self.ebpf,
+                    name,
+                    cgroup_dir.as_fd(),
+                    &link_dir.join(name),
+                )?;
+                attachment.add_link(pinned);
+            }
+            // A new storage starts zeroed, which is closed; now it is the task's.
+            self.settings.write(cgroup_id, &config)
+        });
+        if let Err(e) = result {
+            if let Err(cleanup) = attachment.detach() {
+                tracing::warn!(error = %cleanup, "cleaning up a failed attach");
+            }
+            return Err(e);
+        }
+        Ok(attachment)
+    }
+
+    /// Rewrites the settings of the task in `cgroup_id` (mode, ports), atomically for its
+    /// programs.
+    pub fn change(&self, cgroup_id: u64, task: u32, policy: &TaskPolicy) -> Result<()> {
+        let config = policy.kernel_config(task, self.host_netns_cookie)?;
+        self.settings.write(cgroup_id, &config)
+    }
+
+    /// The settings the kernel holds for `cgroup_id`, if programs were ever attached there.
+    pub fn settings_of(&self, cgroup_id: u64) -> Result<Option<enforcer_common::TaskConfig>> {
+        self.settings.read(cgroup_id)
+    }
+
+    /// A handle on task number `task`'s part of the shared allowlist maps.
+    pub fn allowlist(&self, task: u32) -> Result<AllowlistMaps> {
+        AllowlistMaps::open(&self.pin_dir, task)
+    }
+
+    /// The counters of the task in `cgroup_id`, summed over CPUs.
+    pub fn counters(&self, cgroup_id: u64) -> Result<Vec<(Counter, u64)>> {
+        self.counters.read(cgroup_id)
+    }
+
+    /// Run count and total run time of each program, as the kernel keeps them while
+    /// BPF statistics are enabled (`aya::sys::enable_stats`); zero otherwise, and for the
+    /// programs not loaded.
+    pub fn program_stats(&self) -> Result<Vec<ProgramStats>> {
+        ALL_PROGRAMS
+            .iter()
+            .map(|name| {
+                let program = self.ebpf.program(name).ok_or(Error::Missing(name))?;
+                let (run_count, run_time) = match program.info() {
+                    Ok(info) => (info.run_count(), info.run_time()),
+                    Err(aya::programs::ProgramError::NotLoaded) => Default::default(),
+                    Err(source) => return Err(Error::Program { name, source }),
+                };
+                Ok(ProgramStats {
+                    name,
+                    run_count,
+                    run_time,
+                })
+            })
+            .collect()
+    }
+
+    /// The denial-event ring buffer of every task of the set; can be taken once.
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>> {
+        let map = self.ebpf.take_map(EVENTS).ok_or(Error::Missing(EVENTS))?;
+        RingBuf::try_from(map).map_err(map_error(EVENTS))
+    }
+
+    /// The aya-log reader of the kernel programs' debug output, if it could be set up.
+    pub fn take_logger(&mut self) -> Option<EbpfLogger<&'static dyn log::Log>> {
+        self.logger.take()
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map> {
+    ebpf.take_map(name).ok_or(Error::Missing(name))
+}
+
+/// The id the kernel knows a cgroup by: its directory's inode on cgroup2.
+fn cgroup_id(dir: &fs::File, path: &Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = dir
+        .metadata()
+        .map_err(Error::io("reading the inode of cgroup", path))?;
+    Ok(metadata.ino())
+}
+
+/// The most verbose level at which the kernel programs' aya-log lines would be shown, as
+/// aya-log's `AYA_LOG_LEVEL` (0: none). Frozen into the programs, it lets the verifier drop
+/// the code of the other levels: a refusal no one will read about is not formatted.
+fn kernel_log_level() -> u8 {
+    use aya_log::Level as Kernel;
+    use log::Level as User;
+    let shown = |level: User| {
+        let metadata = log::Metadata::builder()
+            .level(level)
+            .target(KERNEL_LOG_TARGET)
+            .build();
+        level <= log::max_level() && log::logger().enabled(&metadata)
+    };
+    [
+        (User::Trace, Kernel::Trace),
+        (User::Debug, Kernel::Debug),
+        (User::Info, Kernel::Info),
+        (User::Warn, Kernel::Warn),
+        (User::Error, Kernel::Error),
+    ]
+    .into_iter()
+    .find(|(user, _)| shown(*user))
+    .map_or(0, |(_, kernel)| kernel as u8)
+}
+
+fn load_program(ebpf: &mut Ebpf, name: &'static str) -> Result<()> {
+    let program = ebpf.program_mut(name).ok_or(Error::Missing(name))?;
+    let result = match program {
+        Program::CgroupSockAddr(p) => p.load(),
+        Program::CgroupSock(p) => p.load(),
+        Program::CgroupSkb(p) => p.load(),
+        Program::CgroupSockopt(p) => p.load(),
+        _ => return Err(Error::Missing(name)),
+    };
+    result.map_err(|source| Error::Program { name, source })
+}
+
+/// Attaches program `name` to `cgroup` with a bpf_link pinned at `path`.
+fn attach_pinned(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    cgroup: std::os::fd::BorrowedFd<'_>,
+    path: &Path,
+) -> Result<PinnedLink> {
+    let program = ebpf.program_mut(name).ok_or(Error::Missing(name))?;
+    let fail = |source| Error::Program { name, source };
+    let link: FdLink = match program {
+        Program::CgroupSockAddr(p) => {
+            let id = p.attach(cgroup, CgroupAttachMode::Single).map_err(fail)?;
+            into_fd_link(name, p.take_link(id).map_err(fail)?)?
+        }
+        Program::CgroupSock(p) => {
+            let id = p.attach(cgroup, CgroupAttachMode::Single).map_err(fail)?;
+            into_fd_link(name, p.take_link(id).map_err(fail)?)?
+        }
+        Program::CgroupSockopt(p) => {
+            let program = p.fd().map_err(fail)?.as_fd();
+            return sockopt_link::attach_pinned(name, program, cgroup, path);
+        }
+        Program::CgroupSkb(p) => {
+            let id = p
+                .attach(
+                    cgroup,
+                    CgroupSkbAttachType::Egress,
+                    CgroupAttachMode::Single,
+                )
+                .map_err(fail)?;
+            into_fd_link(name, p.take_link(id).map_err(fail)?)?
+        }
+        _ => return Err(Error::Missing(name)),
+    };
+    link.pin(path).map_err(|source| Error::Pin {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn into_fd_link(
+    name: &'static str,
+    link: impl TryInto<FdLink, Error = aya::programs::links::LinkError>,
+) -> Result<FdLink> {
+    link.try_into()
+        .map_err(|e| Error::Invalid(format!("program {name}: not a bpf_link attachment: {e}")))
+}
