@@ -15,7 +15,7 @@ mod listen;
 mod serve;
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     os::fd::BorrowedFd,
     path::Path,
     sync::{atomic::Ordering, Arc, Mutex},
@@ -24,7 +24,7 @@ use std::{
 
 use tokio::{sync::mpsc, task::JoinHandle};
 
-pub use self::holdings::HoldLimits;
+pub use self::holdings::{HeldAddress, HoldLimits};
 use self::{
     connections::TcpTables,
     ledger::{Ledger, StaticNets},
@@ -36,7 +36,7 @@ use crate::{
     dns::{NameMatcher, Rebinding, Upstream},
     enforcement::AllowedNet,
     error::{Error, Result},
-    events::DenialLog,
+    events::{Denial, DenialLog},
     node,
     spec::DomainSet,
 };
@@ -64,7 +64,28 @@ pub struct ResolverSettings {
     /// Internal addresses a name may still open (`--allow-internal`); the spec's own IP
     /// literals and CIDRs are added per task.
     pub allow_internal: Vec<AllowedNet>,
+    /// Also told of every refusal (the agent's event stream), besides the log.
+    pub denials: Option<DenialSink>,
 }
+
+/// Where a resolver's refusals go besides the log: a function of the task id and the
+/// refusal, called on the runtime (it must not block).
+#[derive(Clone)]
+pub struct DenialSink(pub Arc<dyn Fn(&str, &Denial) + Send + Sync>);
+
+impl std::fmt::Debug for DenialSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DenialSink")
+    }
+}
+
+impl PartialEq for DenialSink {
+    fn eq(&self, other: &DenialSink) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for DenialSink {}
 
 /// What a task's resolver has done, for the run summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -143,7 +164,11 @@ impl TaskResolver {
         servers
             .0
             .push(tokio::spawn(expire_holds(shared.clone(), tables)));
-        let event_log = tokio::spawn(log_events(task.to_string(), event_queue));
+        let event_log = tokio::spawn(log_events(
+            task.to_string(),
+            event_queue,
+            settings.denials.clone(),
+        ));
         let mut resolver = TaskResolver {
             shared,
             servers,
@@ -178,9 +203,47 @@ impl TaskResolver {
         }
     }
 
+    /// Takes over what another resolver of the same task held and retired (see
+    /// [`TaskResolver::handover`]): those addresses stay as they are and end on this
+    /// resolver's schedule. `keep` says which names' holds to take; the others' addresses
+    /// are retired (no new connection; open ones go on).
+    pub fn take_over(
+        &self,
+        holds: &[HeldAddress],
+        retired: &[IpAddr],
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<()> {
+        let (kept, dropped): (Vec<HeldAddress>, Vec<HeldAddress>) =
+            holds.iter().cloned().partition(|held| keep(&held.name));
+        let mut retired = retired.to_vec();
+        retired.extend(dropped.iter().map(|held| held.addr));
+        self.shared
+            .ledger()
+            .take_over(&kept, &retired, Instant::now())
+    }
+
+    /// What this resolver holds (with the time left) and has retired, for the resolver that
+    /// replaces it.
+    pub fn handover(&self) -> (Vec<HeldAddress>, Vec<IpAddr>) {
+        let ledger = self.shared.ledger();
+        let retired = ledger.retired().into_iter().map(|(addr, _)| addr).collect();
+        (ledger.holds(Instant::now()), retired)
+    }
+
     /// Stops answering. From here on the task's DNS is refused in the kernel.
     pub async fn stop(mut self) -> Result<ResolverReport> {
         let unsteered = self.maps.remove_resolver(self.netns_cookie);
+        let report = self.shut_down().await;
+        unsteered.map(|()| report)
+    }
+
+    /// Stops answering once another resolver of the task has been steered to in its place
+    /// (the steering entry is the new one's and stays).
+    pub async fn stop_replaced(self) -> ResolverReport {
+        self.shut_down().await
+    }
+
+    async fn shut_down(mut self) -> ResolverReport {
         for server in &self.servers.0 {
             server.abort();
         }
@@ -191,7 +254,7 @@ impl TaskResolver {
         // The serving tasks held the last senders: the log drains and ends.
         drop(self.shared);
         let _ = self.event_log.await;
-        unsteered.map(|()| report)
+        report
     }
 }
 
@@ -254,10 +317,13 @@ async fn expire_holds(shared: Arc<Shared>, mut tables: TcpTables) {
 }
 
 /// Logs the resolver's refusals at the task's bounded rate until the resolver stops.
-async fn log_events(task: String, mut queue: mpsc::Receiver<crate::events::Denial>) {
+async fn log_events(task: String, mut queue: mpsc::Receiver<Denial>, sink: Option<DenialSink>) {
     let mut log = DenialLog::new(&task, None);
     while let Some(denial) = queue.recv().await {
         log.record(&denial);
+        if let Some(sink) = &sink {
+            (sink.0)(&task, &denial);
+        }
     }
     log.finish();
 }

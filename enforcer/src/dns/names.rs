@@ -44,6 +44,12 @@ impl NameMatcher {
         };
         self.exact.contains(&text) || at_and_above(&text).any(|apex| self.apexes.contains(apex))
     }
+
+    /// [`NameMatcher::allows`] for a name as text (as holds record them); text that is not
+    /// a name is not allowed.
+    pub fn allows_text(&self, name: &str) -> bool {
+        Name::from_ascii(name).is_ok_and(|name| self.allows(&name))
+    }
 }
 
 /// The name as lowercase text without the trailing dot; `None` for the root, and for a name

@@ -33,6 +33,15 @@ pub struct Granted {
     pub closed: Vec<IpAddr>,
 }
 
+/// One hold as handed from a resolver to the one that takes over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldAddress {
+    pub name: String,
+    pub addr: IpAddr,
+    /// Time left of the hold.
+    pub left: Duration,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Hold {
     expires: Instant,
@@ -116,6 +125,22 @@ impl Holdings {
         self.by_expiry.first().map(|(expires, ..)| *expires)
     }
 
+    /// Every hold with the time it has left at `now`, oldest first: what a resolver that
+    /// takes over the task starts from.
+    pub fn holds(&self, now: Instant) -> Vec<HeldAddress> {
+        self.by_age
+            .iter()
+            .filter_map(|(_, name, addr)| {
+                let hold = self.holds.get(&(name.clone(), *addr))?;
+                Some(HeldAddress {
+                    name: name.clone(),
+                    addr: *addr,
+                    left: hold.expires.saturating_duration_since(now),
+                })
+            })
+            .collect()
+    }
+
     /// Whether some name holds `addr`.
     pub fn is_held(&self, addr: IpAddr) -> bool {
         self.holders.contains_key(&addr)
@@ -190,6 +215,23 @@ impl Holdings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holds_are_handed_over_with_the_time_they_have_left() {
+        let mut holdings = Holdings::new(LIMITS);
+        let start = Instant::now();
+        let addr: IpAddr = "192.0.2.1".parse().unwrap();
+        holdings.grant("a.example", addr, 300, start);
+        let later = start + Duration::from_secs(100);
+        assert_eq!(
+            holdings.holds(later),
+            vec![HeldAddress {
+                name: "a.example".into(),
+                addr,
+                left: Duration::from_secs(200),
+            }]
+        );
+    }
 
     const LIMITS: HoldLimits = HoldLimits {
         min_ttl: Duration::from_secs(60),

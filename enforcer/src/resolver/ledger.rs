@@ -10,7 +10,7 @@ use std::{
 
 use enforcer_common::policy::listed;
 
-use super::holdings::{HoldLimits, Holdings};
+use super::holdings::{HeldAddress, HoldLimits, Holdings};
 use crate::{allowlist::AllowlistMaps, dns::Grant, enforcement::AllowedNet, error::Result};
 
 /// The spec's IP literals and CIDRs: open from the start and for good, so never held.
@@ -81,6 +81,37 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+
+    /// Takes over what another resolver of the task held (`holds`, each for the time it has
+    /// left, raised to the floor) and retired (`retired`): the addresses stay open, or
+    /// retired, exactly as they were, and end on this ledger's schedule.
+    pub fn take_over(
+        &mut self,
+        holds: &[HeldAddress],
+        retired: &[IpAddr],
+        now: Instant,
+    ) -> Result<()> {
+        let grants: Vec<Grant> = holds
+            .iter()
+            .map(|held| Grant {
+                name: held.name.clone(),
+                addr: held.addr,
+                ttl: u32::try_from(held.left.as_secs()).unwrap_or(u32::MAX),
+            })
+            .collect();
+        self.grant(&grants, now)?;
+        for addr in retired {
+            if !self.holdings.is_held(*addr) && !self.statics.covers(*addr) {
+                self.retire(*addr);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every hold, with its time left at `now`.
+    pub fn holds(&self, now: Instant) -> Vec<HeldAddress> {
+        self.holdings.holds(now)
     }
 
     /// Ends the holds due by `now`: their addresses are retired.

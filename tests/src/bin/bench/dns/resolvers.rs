@@ -47,6 +47,7 @@ impl Resolvers {
                 addr: LAB_NET.0.into(),
                 prefix_len: LAB_NET.1,
             }],
+            denials: None,
         };
         let entered = runtime.enter();
         let mut running = Vec::new();
