@@ -111,6 +111,25 @@ impl AllowlistMaps {
         }
     }
 
+    /// The task's single-address entries with their [`listed`] values.
+    pub fn hosts(&self) -> Result<Vec<(IpAddr, u8)>> {
+        let task = self.task;
+        let mut found = Vec::new();
+        for entry in self.hosts_v4.iter() {
+            let (key, value) = entry.map_err(map_error(HOSTS_V4))?;
+            if key.task() == task {
+                found.push((IpAddr::from(key.addr), value));
+            }
+        }
+        for entry in self.hosts_v6.iter() {
+            let (key, value) = entry.map_err(map_error(HOSTS_V6))?;
+            if key.task() == task {
+                found.push((IpAddr::from(key.addr), value));
+            }
+        }
+        Ok(found)
+    }
+
     /// Takes every entry of the task off the maps, resolvers included: what is left of a
     /// released task, or of one whose entries are not known (adopted after a crash).
     pub fn clear(&mut self) -> Result<()> {

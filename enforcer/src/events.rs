@@ -310,7 +310,7 @@ impl DenialLimiter {
     }
 }
 
-fn log_denial(task: &str, d: &Denial) {
+pub(crate) fn log_denial(task: &str, d: &Denial) {
     tracing::warn!(
         target: "enforcer::denial",
         task,

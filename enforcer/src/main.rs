@@ -1,14 +1,23 @@
-//! The `enforcer` command line: `run`, `validate`, `admit`, `gc`.
+//! The `enforcer` command line: `run`, `validate`, `admit`, `gc`, the node agent `daemon`
+//! with its client commands `attach`, `detach`, `list`, `events`, `status`, and the OCI
+//! runtime hook `oci-hook`.
 
 use std::{ffi::OsString, net::IpAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use enforcer::{
     admission,
+    agent::{
+        cli as agent_cli,
+        client::AgentClient,
+        config::{parse_allowed_net, parse_upstream, AgentConfig},
+        daemon::{self, DaemonOptions, DEFAULT_PIN_DIR, DEFAULT_STATE_DIR},
+    },
     enforcement::AllowedNet,
+    oci::{hook as oci_hook, HookStage},
     run::{self, RunOptions, DEFAULT_HTTP_PORTS},
     sandbox::{init, Identity},
-    spec::{self, Domain, NetworkSpec, NetworkType, Resolved, ResolvedNetworkKind},
+    spec::{self, NetworkSpec, NetworkType, Resolved, ResolvedNetworkKind},
 };
 
 /// Exit code when the enforcer itself fails (the task did not run), as container runtimes do.
@@ -47,9 +56,59 @@ enum Command {
     Admit(AdmitArgs),
     /// Remove what dead `enforcer run` processes left behind (their tasks are killed).
     Gc,
+    /// Run the node agent: enforce the cgroups its API is given, surviving its own restart.
+    Daemon(DaemonArgs),
+    /// OCI runtime hook (createRuntime, poststop): enforce an annotated container through
+    /// the node agent before it starts, or refuse to let it start.
+    OciHook(OciHookArgs),
+    /// Ask the node agent to enforce a running task's cgroup.
+    Attach(agent_cli::AttachArgs),
+    /// Ask the node agent to release a task.
+    Detach(agent_cli::DetachArgs),
+    /// The node agent's tasks with their counters.
+    List(agent_cli::ClientArgs),
+    /// The node agent's denial events as they happen, until interrupted.
+    Events(agent_cli::ClientArgs),
+    /// The node agent's status.
+    Status(agent_cli::ClientArgs),
     /// The task's PID 1, started by `enforcer run` inside the task's sandbox.
     #[command(hide = true)]
     TaskInit(TaskInitArgs),
+}
+
+#[derive(Args)]
+struct DaemonArgs {
+    /// The agent's config file (YAML; see deploy/agent.yaml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the API listens (overrides the config file).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Resolver to look allowed names up with, IP or IP:port (repeatable; overrides the
+    /// config file; default: the node's).
+    #[arg(long, value_name = "ADDR", value_parser = parse_upstream)]
+    upstream: Vec<std::net::SocketAddr>,
+    /// Where programs, maps and task links are pinned (on bpffs).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_PIN_DIR)]
+    pin_dir: PathBuf,
+    /// Where task records are kept (tmpfs: they go at reboot with the pins).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    #[command(flatten)]
+    node: NodeDefault,
+}
+
+#[derive(Args)]
+struct OciHookArgs {
+    /// The agent's config file: its `socket` and `default_network` are used.
+    #[arg(long, value_name = "FILE", default_value = "/etc/enforcer/agent.yaml")]
+    config: PathBuf,
+    /// The runtime stage this hook runs at.
+    #[arg(long, value_enum, default_value_t = HookStage::CreateRuntime)]
+    stage: HookStage,
+    /// The agent's socket (overrides the config file).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -153,7 +212,7 @@ struct RunArgs {
     dns_min_ttl: u32,
     /// Internal addresses (private, loopback, link-local, node) a name may still open when
     /// the task looks it up, as IP or CIDR (repeatable; default: none).
-    #[arg(long = "allow-internal", value_name = "CIDR", value_parser = parse_internal_net)]
+    #[arg(long = "allow-internal", value_name = "CIDR", value_parser = parse_allowed_net)]
     allow_internal: Vec<AllowedNet>,
     /// Network namespace the task joins (`/run/netns/NAME`, `/proc/PID/ns/net`); its loopback
     /// must be up. Default: the enforcer's.
@@ -212,6 +271,13 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate_command(args),
         Command::Admit(args) => admit_command(args),
         Command::Gc => gc_command(),
+        Command::Daemon(args) => daemon_command(args),
+        Command::OciHook(args) => oci_hook_command(args),
+        Command::Attach(args) => agent_cli::attach(&args),
+        Command::Detach(args) => agent_cli::detach(&args),
+        Command::List(args) => agent_cli::list(&args),
+        Command::Events(args) => agent_cli::events(&args),
+        Command::Status(args) => agent_cli::status(&args),
         Command::TaskInit(args) => task_init_command(args),
     }
 }
@@ -231,6 +297,66 @@ fn init_logging(format: LogFormat) {
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("enforcer: {message}");
     ExitCode::from(code)
+}
+
+/// The config file, if given, with the flags over it.
+fn agent_config(
+    file: Option<&std::path::Path>,
+    socket: Option<PathBuf>,
+    upstream: &[std::net::SocketAddr],
+) -> Result<AgentConfig, String> {
+    let mut config = match file {
+        Some(path) => AgentConfig::load(path).map_err(|e| e.to_string())?,
+        None => AgentConfig::default(),
+    };
+    config.override_with(socket, upstream);
+    Ok(config)
+}
+
+fn daemon_command(args: DaemonArgs) -> ExitCode {
+    let config = match agent_config(args.config.as_deref(), args.socket, &args.upstream) {
+        Ok(config) => config,
+        Err(e) => return fail(EXIT_INVALID, e),
+    };
+    let options = DaemonOptions {
+        config,
+        pin_dir: args.pin_dir,
+        state_dir: args.state_dir,
+        default_network: args.node.default_network,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(EXIT_ENFORCER_FAILED, format!("starting the runtime: {e}")),
+    };
+    match runtime.block_on(daemon::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(EXIT_ENFORCER_FAILED, e),
+    }
+}
+
+fn oci_hook_command(args: OciHookArgs) -> ExitCode {
+    // A node without a config file runs the agent on its defaults; so does the hook.
+    let file = args.config.exists().then_some(args.config.as_path());
+    let config = match agent_config(file, args.socket, &[]) {
+        Ok(config) => config,
+        Err(e) => return fail(EXIT_INVALID, e),
+    };
+    let agent = AgentClient::new(config.socket);
+    match oci_hook::run(
+        args.stage,
+        config.default_network,
+        &agent,
+        std::io::stdin().lock(),
+    ) {
+        Ok(outcome) => {
+            eprintln!("enforcer: {outcome}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, e),
+    }
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
@@ -280,17 +406,6 @@ fn run_command(args: RunArgs) -> ExitCode {
         }
         Err(e @ enforcer::Error::AfterTask { .. }) => fail(EXIT_ENFORCER_FAILED, e),
         Err(e) => fail(EXIT_ENFORCER_FAILED, format!("{e}; the task did not run")),
-    }
-}
-
-/// `--allow-internal`: an IP or CIDR, as the spec's domains write them.
-fn parse_internal_net(raw: &str) -> Result<AllowedNet, String> {
-    match Domain::parse(raw).map_err(|e| e.to_string())? {
-        Domain::Ip(addr) => Ok(AllowedNet::host(addr)),
-        Domain::Cidr { addr, prefix_len } => Ok(AllowedNet { addr, prefix_len }),
-        Domain::Exact(_) | Domain::Wildcard(_) => {
-            Err(format!("{raw:?} is a name; give an IP or CIDR"))
-        }
     }
 }
 

@@ -22,6 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use enforcer_common::ResolverAddr;
 use tokio::{sync::mpsc, task::JoinHandle};
 
 pub use self::holdings::{HeldAddress, HoldLimits};
@@ -71,7 +72,10 @@ pub struct ResolverSettings {
 /// Where a resolver's refusals go besides the log: a function of the task id and the
 /// refusal, called on the runtime (it must not block).
 #[derive(Clone)]
-pub struct DenialSink(pub Arc<dyn Fn(&str, &Denial) + Send + Sync>);
+pub struct DenialSink(pub Arc<DenialFn>);
+
+/// What a [`DenialSink`] calls.
+pub type DenialFn = dyn Fn(&str, &Denial) + Send + Sync;
 
 impl std::fmt::Debug for DenialSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -110,6 +114,7 @@ pub struct TaskResolver {
     event_log: JoinHandle<()>,
     maps: AllowlistMaps,
     netns_cookie: u64,
+    kernel_addr: ResolverAddr,
 }
 
 impl TaskResolver {
@@ -175,12 +180,17 @@ impl TaskResolver {
             event_log,
             maps: AllowlistMaps::open(pin_dir, task_number)?,
             netns_cookie: bound.netns_cookie,
+            kernel_addr,
         };
         // Last: only a listening resolver is steered to.
-        resolver
-            .maps
-            .set_resolver(resolver.netns_cookie, kernel_addr)?;
+        resolver.steer()?;
         Ok(resolver)
+    }
+
+    /// Steers the task's DNS in the resolver's namespace to this resolver (again, after
+    /// another took over the steering and had to give it back).
+    pub fn steer(&mut self) -> Result<()> {
+        self.maps.set_resolver(self.netns_cookie, self.kernel_addr)
     }
 
     /// What the resolver has done so far.

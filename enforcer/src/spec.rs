@@ -47,16 +47,16 @@ pub const MAX_SPEC_NESTING: usize = 64;
 /// The most `Domains` entries a spec may give, checked before they are parsed.
 pub const MAX_DOMAINS: usize = 65_536;
 
-/// Entries of the kernel's allowlist of single addresses kept, per family, for the node's own
-/// addresses, which the loader lists there as never allowed.
-pub const NODE_ADDRESS_RESERVE: usize = 1_024;
+/// The most IP addresses of one family a spec may list. The kernel's allowlist maps are
+/// shared by every task of a node ([`ALLOWLIST_CAPACITY`] entries per family in all), so one
+/// task gets a quarter at most.
+pub const MAX_SPEC_ADDRESSES: usize = 64_512;
 
-/// The most IP addresses of one family a spec may list: the allowlist's capacity less
-/// [`NODE_ADDRESS_RESERVE`].
-pub const MAX_SPEC_ADDRESSES: usize = ALLOWLIST_CAPACITY as usize - NODE_ADDRESS_RESERVE;
+/// The most CIDRs of one family a spec may list (of [`NETS_CAPACITY`] for all tasks).
+pub const MAX_SPEC_CIDRS: usize = 4_096;
 
-/// The most CIDRs of one family a spec may list: the capacity of the kernel's CIDR allowlist.
-pub const MAX_SPEC_CIDRS: usize = NETS_CAPACITY as usize;
+const _: () = assert!(MAX_SPEC_ADDRESSES * 4 <= ALLOWLIST_CAPACITY as usize);
+const _: () = assert!(MAX_SPEC_CIDRS * 4 <= NETS_CAPACITY as usize);
 
 /// A task's validated network declaration: Bacalhau's `Task.Network` without `Ports`.
 ///

@@ -6,11 +6,16 @@
 //! - `PUT /v1/tasks/{id}/network` with a [`NetworkRequest`]: changes a task's network.
 //! - `DELETE /v1/tasks/{id}`: releases a task; `204`.
 //! - `GET /v1/tasks`: every task, `[TaskView]`; `GET /v1/tasks/{id}`: one.
-//! - `GET /v1/events`: denial events as NDJSON, one [`EventRecord`] a line, as they happen.
+//! - `GET /v1/events`: denial events as NDJSON, one [`EventLine`] a line, as they happen: an
+//!   [`EventRecord`], or `{"lagged": N}` when this reader fell behind and N events were
+//!   dropped for it (the stream goes on).
 //! - `GET /v1/status`: an [`AgentStatus`].
 //! - `GET /metrics`: Prometheus text format.
 //!
-//! Errors are an [`ApiError`] body with a 4xx or 5xx status.
+//! Errors are an [`ApiError`] body with a 4xx or 5xx status: a [`Refusal`]'s, or `not_found`
+//! (404) for an unknown route and `method_not_allowed` (405) for a known route with another
+//! method. Request bodies are JSON (`Content-Type: application/json`) of at most
+//! [`MAX_BODY_BYTES`].
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -23,6 +28,9 @@ pub const DEFAULT_SOCKET: &str = "/run/enforcer/agent.sock";
 
 /// Longest task id: ids name pin directories and state files.
 pub const MAX_ID_LEN: usize = 128;
+
+/// Largest request body accepted (a job spec is at most 1 MiB of it).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// `POST /v1/tasks`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +54,9 @@ pub enum CgroupRef {
 }
 
 /// A task's network: given as type and domains, or as a Bacalhau job spec. Exactly one of
-/// `network` and `job`.
+/// `network` and `job` (see [`NetworkRequest::check_shape`]).
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkRequest {
     /// Bacalhau's `{"Type": ..., "Domains": [...]}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +67,22 @@ pub struct NetworkRequest {
     /// TCP ports HTTP mode allows; the agent's default when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_ports: Vec<u16>,
+}
+
+impl NetworkRequest {
+    /// Refuses a request that gives both `network` and `job`, or neither.
+    pub fn check_shape(&self) -> Result<(), Refusal> {
+        match (&self.network, &self.job) {
+            (Some(_), None) | (None, Some(_)) => Ok(()),
+            (Some(_), Some(_)) => Err(Refusal::BadRequest(
+                "give either network or job, not both".to_owned(),
+            )),
+            (None, None) => Err(Refusal::BadRequest(
+                "give network ({\"Type\": ..., \"Domains\": [...]}) or job ({\"spec\": ...})"
+                    .to_owned(),
+            )),
+        }
+    }
 }
 
 /// A job spec and the task to take the network of.
@@ -96,6 +121,17 @@ pub struct EventRecord {
     /// Unix time in milliseconds.
     pub time_ms: u64,
     pub denial: DenialRecord,
+}
+
+/// One line of `GET /v1/events`: an event, or how many events this reader missed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EventLine {
+    Event(EventRecord),
+    /// The reader fell behind and this many events were dropped for it.
+    Lagged {
+        lagged: u64,
+    },
 }
 
 /// A [`Denial`] as JSON, readable back by clients.
@@ -148,7 +184,7 @@ pub struct AgentStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// Machine-readable kind: `bad_request`, `bad_spec`, `unknown_cgroup`, `duplicate_id`,
-    /// `cgroup_taken`, `not_found`, `enforce_failed`.
+    /// `cgroup_taken`, `not_found`, `enforce_failed`, `method_not_allowed`.
     pub error: String,
     /// What went wrong, for people.
     pub message: String,

@@ -1,0 +1,656 @@
+//! The agent's enforcement core: the tasks it enforces on one shared [`ProgramSet`], each
+//! with its attachment, its resolver (HTTP) and its record, behind the API's
+//! [`TaskService`]. Every call that changes the kernel holds the task table's lock, so calls
+//! are applied one at a time, whole or not at all.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fs,
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard, RwLock,
+    },
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use enforcer_common::{Counter, Mode};
+use tokio::{runtime::Handle, sync::broadcast};
+
+use super::{
+    api::{
+        check_id, AgentStatus, DenialRecord, EnforceRequest, EventRecord, NetworkRequest, Refusal,
+        TaskService, TaskView,
+    },
+    store::{Store, TaskRecord, AGENT_FORMAT},
+    target,
+};
+use crate::{
+    bpffs,
+    dns::NameMatcher,
+    enforcement::{AllowedNet, ProgramSet, TaskAttachment, TaskPolicy},
+    events::Denial,
+    policy,
+    resolver::{DenialSink, ResolverSettings, TaskResolver},
+    spec::{self, NetworkSpec, ResolvedNetwork, ResolvedNetworkKind},
+};
+
+/// Denial events waiting for slow API readers; beyond it a reader is told how many it lost.
+const EVENT_BACKLOG: usize = 4096;
+
+/// How the agent enforces, from its config.
+#[derive(Clone, Debug)]
+pub struct AgentOptions {
+    /// Where the shared maps (`maps/`) and each task's links (`tasks/<id>/`) are pinned.
+    pub pin_dir: PathBuf,
+    /// Where task records are kept.
+    pub state_dir: PathBuf,
+    /// The cgroup2 mount.
+    pub cgroup_mount: PathBuf,
+    /// HTTP ports when a request names none.
+    pub http_ports: Vec<u16>,
+    /// What Type Default means.
+    pub default_network: ResolvedNetworkKind,
+    pub resolver: ResolverSettings,
+}
+
+impl AgentOptions {
+    fn link_dir(&self, id: &str) -> PathBuf {
+        self.pin_dir.join("tasks").join(id)
+    }
+}
+
+/// One enforced task.
+struct AgentTask {
+    record: TaskRecord,
+    policy: TaskPolicy,
+    attachment: TaskAttachment,
+    resolver: Option<TaskResolver>,
+}
+
+struct Tasks {
+    set: ProgramSet,
+    by_id: BTreeMap<String, AgentTask>,
+}
+
+/// The node agent's core.
+pub struct Agent {
+    tasks: Mutex<Tasks>,
+    /// Task number to id, for routing kernel events without the task table's lock.
+    names: Arc<RwLock<HashMap<u32, String>>>,
+    events: broadcast::Sender<EventRecord>,
+    store: Store,
+    options: AgentOptions,
+    runtime: Handle,
+    started: Instant,
+    adopted: AtomicUsize,
+}
+
+impl Agent {
+    /// An agent over `set` (loaded over `options.maps_dir()`), taking over every task its
+    /// records name. Call on a runtime thread that may block (or outside the runtime).
+    pub fn start(set: ProgramSet, options: AgentOptions, runtime: Handle) -> crate::Result<Agent> {
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        let agent = Agent {
+            tasks: Mutex::new(Tasks {
+                set,
+                by_id: BTreeMap::new(),
+            }),
+            names: Arc::default(),
+            events,
+            store: Store::new(&options.state_dir),
+            options,
+            runtime,
+            started: Instant::now(),
+            adopted: AtomicUsize::new(0),
+        };
+        agent.adopt_all()?;
+        Ok(agent)
+    }
+
+    /// Where the shared maps of an agent with `pin_dir` are pinned.
+    pub fn maps_dir(pin_dir: &Path) -> PathBuf {
+        pin_dir.join("maps")
+    }
+
+    /// How many tasks the agent enforces.
+    pub fn task_count(&self) -> usize {
+        self.tasks().by_id.len()
+    }
+
+    fn tasks(&self) -> MutexGuard<'_, Tasks> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends a kernel denial record (from the shared ring buffer) to the API's readers and
+    /// returns the task's id, if the record is of a task of this agent.
+    pub fn route_kernel_event(&self, bytes: &[u8]) -> Option<(String, Denial)> {
+        let number = Denial::task_number(bytes)?;
+        let denial = Denial::decode(bytes)?;
+        let id = self.names.read().ok()?.get(&number)?.clone();
+        publish(&self.events, &id, &denial);
+        Some((id, denial))
+    }
+
+    /// Counts events the kernel could not queue (read from the tasks' counters).
+    fn kernel_events_lost(&self, tasks: &Tasks) -> u64 {
+        tasks
+            .by_id
+            .values()
+            .map(|task| counter(&tasks.set, task, Counter::EventsLost))
+            .sum()
+    }
+
+    fn settings_for(&self) -> ResolverSettings {
+        let events = self.events.clone();
+        let mut settings = self.options.resolver.clone();
+        settings.denials = Some(DenialSink(Arc::new(move |task: &str, denial: &Denial| {
+            publish(&events, task, denial)
+        })));
+        settings
+    }
+
+    /// The network spec and ports a request gives, validated.
+    fn network_of(&self, request: &NetworkRequest) -> Result<(NetworkSpec, Vec<u16>), Refusal> {
+        request.check_shape()?;
+        let spec = match (&request.network, &request.job) {
+            (Some(network), None) => serde_json::from_value::<NetworkSpec>(network.clone())
+                .map_err(|e| Refusal::BadSpec(format!("network: {e}")))?,
+            (None, Some(job)) => NetworkSpec::from_job_str(&job.spec, job.task.as_deref())
+                .map_err(|e| Refusal::BadSpec(e.to_string()))?,
+            _ => unreachable!("check_shape allows exactly one"),
+        };
+        let ports = if request.http_ports.is_empty() {
+            self.options.http_ports.clone()
+        } else {
+            if request.http_ports.contains(&0) {
+                return Err(Refusal::BadSpec("http_ports: 0 is not a port".into()));
+            }
+            spec::http_ports(&request.http_ports).map_err(|e| Refusal::BadSpec(e.to_string()))?
+        };
+        Ok((spec, ports))
+    }
+
+    fn resolved(&self, spec: &NetworkSpec) -> ResolvedNetwork {
+        spec.resolve(self.options.default_network).network
+    }
+
+    /// Starts the resolver of an HTTP task in the namespace of `pid` (the agent's own when
+    /// there is no process to tell), steering the task's DNS to it.
+    fn start_resolver(
+        &self,
+        set: &ProgramSet,
+        record: &TaskRecord,
+        policy: &TaskPolicy,
+        pid: Option<u32>,
+    ) -> crate::Result<Option<TaskResolver>> {
+        let ResolvedNetwork::Http(domains) = self.resolved(&record.network) else {
+            return Ok(None);
+        };
+        let netns = match pid {
+            Some(pid) => {
+                let path = format!("/proc/{pid}/ns/net");
+                Some(fs::File::open(&path).map_err(crate::Error::io("opening", path))?)
+            }
+            None => None,
+        };
+        let _runtime = self.runtime.enter();
+        TaskResolver::start(
+            &record.id,
+            &domains,
+            &policy.allowed,
+            &self.settings_for(),
+            set.pin_dir(),
+            record.number,
+            netns.as_ref().map(|f| f.as_fd()),
+        )
+        .map(Some)
+    }
+
+    fn view(&self, set: &ProgramSet, task: &AgentTask) -> TaskView {
+        let mut counters: BTreeMap<String, u64> = match set.counters(task.record.cgroup_id) {
+            Ok(counters) => counters
+                .into_iter()
+                .map(|(c, n)| (c.as_str().to_owned(), n))
+                .collect(),
+            Err(_) => BTreeMap::new(),
+        };
+        let mut entries = task.policy.allowed.len() as u64;
+        if let Some(resolver) = &task.resolver {
+            let report = resolver.report();
+            counters.insert("dns_answered".into(), report.answered);
+            counters.insert("dns_refused".into(), report.refused);
+            counters.insert("dns_rate_limited".into(), report.rate_limited);
+            entries += report.held_addresses as u64;
+        }
+        counters.insert("allowlist_entries".into(), entries);
+        let resolved = self.resolved(&task.record.network);
+        TaskView {
+            id: task.record.id.clone(),
+            cgroup: task.record.cgroup.clone(),
+            mode: mode_name(task.policy.mode).to_owned(),
+            domains: match &resolved {
+                ResolvedNetwork::Http(domains) => domains.iter().map(|d| d.to_string()).collect(),
+                _ => Vec::new(),
+            },
+            http_ports: if task.policy.mode == Mode::Http {
+                task.policy.http_ports.clone()
+            } else {
+                Vec::new()
+            },
+            counters,
+            since: task.record.since,
+        }
+    }
+
+    /// The smallest task number not in use.
+    fn free_number(tasks: &Tasks) -> u32 {
+        let used: std::collections::HashSet<u32> =
+            tasks.by_id.values().map(|t| t.record.number).collect();
+        (1..).find(|n| !used.contains(n)).unwrap_or(u32::MAX)
+    }
+
+    fn insert(&self, tasks: &mut Tasks, task: AgentTask) {
+        if let Ok(mut names) = self.names.write() {
+            names.insert(task.record.number, task.record.id.clone());
+        }
+        tasks.by_id.insert(task.record.id.clone(), task);
+    }
+
+    /// Undoes a task that could not be fully set up, or is released: its resolver stops, its
+    /// programs detach, its pins and record go.
+    fn tear_down(
+        &self,
+        id: &str,
+        resolver: Option<TaskResolver>,
+        attachment: TaskAttachment,
+    ) -> crate::Result<()> {
+        if let Some(resolver) = resolver {
+            if let Err(e) = self.runtime.block_on(resolver.stop()) {
+                tracing::warn!(task = id, error = %e, "stopping the resolver");
+            }
+        }
+        attachment.detach()?;
+        bpffs::remove_pins(&self.options.link_dir(id))?;
+        self.store.remove(id)
+    }
+
+    /// Everything of a change before the switch: the new spec's static entries (nothing the
+    /// new spec allows is ever refused), the new resolver with the holds of names the new
+    /// spec still allows (starting it steers the task's DNS to it), then the settings in one
+    /// write, so mode and ports switch at once. On error the caller takes `added` back off.
+    fn prepare_change(
+        &self,
+        set: &ProgramSet,
+        task: &mut AgentTask,
+        record: &TaskRecord,
+        new_policy: &TaskPolicy,
+        added: &[AllowedNet],
+        (held, retired): (&[crate::resolver::HeldAddress], &[std::net::IpAddr]),
+    ) -> crate::Result<Option<TaskResolver>> {
+        for net in added {
+            task.attachment.allow(*net)?;
+        }
+        let pid = record
+            .netns_inode
+            .and_then(|inode| target::process_in_netns(&record.cgroup, inode));
+        let new_resolver = self.start_resolver(set, record, new_policy, pid)?;
+        if let (Some(resolver), ResolvedNetwork::Http(domains)) =
+            (&new_resolver, self.resolved(&record.network))
+        {
+            let names = NameMatcher::new(&domains);
+            resolver.take_over(held, retired, |name| names.allows_text(name))?;
+        }
+        if let Err(e) = set.change(record.cgroup_id, record.number, new_policy) {
+            if let Some(resolver) = new_resolver {
+                // The old resolver is steered to again before the new one goes.
+                if let Some(old) = task.resolver.as_mut() {
+                    old.steer()?;
+                }
+                self.runtime.block_on(resolver.stop_replaced());
+            }
+            return Err(e);
+        }
+        Ok(new_resolver)
+    }
+
+    /// Takes over every recorded task: a task whose cgroup is gone is released; the others
+    /// stay exactly as enforced, with a new resolver that takes the old holds over.
+    fn adopt_all(&self) -> crate::Result<()> {
+        let records = self.store.load_all()?;
+        let mut tasks = self.tasks();
+        for record in records {
+            let id = record.id.clone();
+            match self.adopt(&mut tasks, record) {
+                Ok(true) => {
+                    self.adopted.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(task = %id, "took over a task enforced before this agent started");
+                }
+                Ok(false) => tracing::info!(task = %id, "released a task whose cgroup is gone"),
+                Err(e) => {
+                    return Err(crate::Error::Invalid(format!(
+                        "taking over task {id}: {e}; it stays as pinned"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the task was taken over (false: its cgroup is gone, so it was released).
+    fn adopt(&self, tasks: &mut Tasks, record: TaskRecord) -> crate::Result<bool> {
+        let policy = policy::for_network(&self.resolved(&record.network), &record.http_ports);
+        let link_dir = self.options.link_dir(&record.id);
+        let current_id = ProgramSet::cgroup_id_of(&record.cgroup).ok();
+        let allowlist = tasks.set.allowlist(record.number)?;
+        let mut attachment = TaskAttachment::new(
+            record.number,
+            record.cgroup_id,
+            allowlist,
+            tasks.set.node_addresses().to_vec(),
+            &link_dir,
+        );
+        if current_id != Some(record.cgroup_id) {
+            attachment.detach()?;
+            bpffs::remove_pins(&link_dir)?;
+            self.store.remove(&record.id)?;
+            return Ok(false);
+        }
+        let in_kernel = tasks.set.settings_of(record.cgroup_id)?;
+        let complete = in_kernel.is_some_and(|config| config.task == record.number)
+            && crate::enforcement::ALL_PROGRAMS
+                .iter()
+                .all(|name| link_dir.join(name).exists());
+        if !complete {
+            // The agent died while attaching: the caller never heard of success. Attach anew.
+            attachment.detach()?;
+            bpffs::remove_pins(&link_dir)?;
+            bpffs::create_pin_dir(&link_dir)?;
+            attachment = tasks
+                .set
+                .attach(&record.cgroup, record.number, &policy, &link_dir)?;
+        }
+        let (held, retired) = previous_grants(&tasks.set, &record, &policy)?;
+        let pid = record
+            .netns_inode
+            .and_then(|inode| target::process_in_netns(&record.cgroup, inode));
+        let resolver = match self.start_resolver(&tasks.set, &record, &policy, pid) {
+            Ok(Some(resolver)) => {
+                resolver.take_over(&held, &retired, |_| true)?;
+                Some(resolver)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(task = %record.id, error = %e,
+                    "no resolver for the task: its DNS fails closed");
+                None
+            }
+        };
+        self.insert(
+            tasks,
+            AgentTask {
+                record,
+                policy,
+                attachment,
+                resolver,
+            },
+        );
+        Ok(true)
+    }
+}
+
+/// What a task's previous resolver had opened, read from the kernel: allowed addresses
+/// that are neither the spec's nor the node's are taken as held (for the hold floor, since
+/// their names and TTLs went with the old agent), retired ones as retired.
+fn previous_grants(
+    set: &ProgramSet,
+    record: &TaskRecord,
+    policy: &TaskPolicy,
+) -> crate::Result<(Vec<crate::resolver::HeldAddress>, Vec<std::net::IpAddr>)> {
+    use enforcer_common::policy::listed;
+    let entries = set.allowlist(record.number)?.hosts()?;
+    let mut held = Vec::new();
+    let mut retired = Vec::new();
+    for (addr, value) in entries {
+        let is_static = policy.allowed.iter().any(|net| net.contains(addr));
+        match value {
+            listed::ALLOWED if !is_static => held.push(crate::resolver::HeldAddress {
+                name: "(held before the agent restarted)".into(),
+                addr,
+                left: std::time::Duration::ZERO,
+            }),
+            listed::RETIRED => retired.push(addr),
+            _ => {}
+        }
+    }
+    Ok((held, retired))
+}
+
+fn publish(events: &broadcast::Sender<EventRecord>, task: &str, denial: &Denial) {
+    let time_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // No reader is fine: the log has it.
+    let _ = events.send(EventRecord {
+        task: task.to_owned(),
+        time_ms,
+        denial: DenialRecord::from(denial),
+    });
+}
+
+fn counter(set: &ProgramSet, task: &AgentTask, which: Counter) -> u64 {
+    set.counters(task.record.cgroup_id)
+        .ok()
+        .and_then(|all| all.into_iter().find(|(c, _)| *c == which))
+        .map_or(0, |(_, n)| n)
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::None => "none",
+        Mode::Full => "full",
+        Mode::Http => "http",
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn failed(e: crate::Error) -> Refusal {
+    Refusal::EnforceFailed(e.to_string())
+}
+
+impl TaskService for Agent {
+    fn enforce(&self, request: EnforceRequest) -> Result<TaskView, Refusal> {
+        check_id(&request.id)?;
+        let (spec, ports) = self.network_of(&request.network)?;
+        let policy = policy::for_network(&self.resolved(&spec), &ports);
+        let found = target::find(&request.cgroup, &self.options.cgroup_mount)?;
+        let mut tasks = self.tasks();
+        if tasks.by_id.contains_key(&request.id) {
+            return Err(Refusal::DuplicateId(request.id));
+        }
+        if let Some(other) = tasks
+            .by_id
+            .values()
+            .find(|t| target::overlaps(&t.record.cgroup, &found.cgroup))
+        {
+            return Err(Refusal::CgroupTaken(format!(
+                "{} overlaps {}, enforced for task {}",
+                found.cgroup.display(),
+                other.record.cgroup.display(),
+                other.record.id
+            )));
+        }
+        let cgroup_id = ProgramSet::cgroup_id_of(&found.cgroup)
+            .map_err(|e| Refusal::UnknownCgroup(e.to_string()))?;
+        let record = TaskRecord {
+            format: AGENT_FORMAT,
+            id: request.id.clone(),
+            number: Agent::free_number(&tasks),
+            cgroup: found.cgroup.clone(),
+            cgroup_id,
+            network: spec,
+            http_ports: ports,
+            netns_inode: found.pid.and_then(target::netns_inode),
+            since: unix_now(),
+        };
+        let link_dir = self.options.link_dir(&record.id);
+        self.store.save(&record).map_err(failed)?;
+        let attached = bpffs::create_pin_dir(&link_dir).and_then(|()| {
+            tasks
+                .set
+                .attach(&record.cgroup, record.number, &policy, &link_dir)
+        });
+        let attachment = match attached {
+            Ok(attachment) => attachment,
+            Err(e) => {
+                let _ = bpffs::remove_pins(&link_dir);
+                let _ = self.store.remove(&record.id);
+                return Err(failed(e));
+            }
+        };
+        let resolver = match self.start_resolver(&tasks.set, &record, &policy, found.pid) {
+            Ok(resolver) => resolver,
+            Err(e) => {
+                if let Err(cleanup) = self.tear_down(&record.id, None, attachment) {
+                    tracing::warn!(task = %record.id, error = %cleanup, "cleaning up a failed enforce");
+                }
+                return Err(failed(e));
+            }
+        };
+        tracing::info!(task = %record.id, cgroup = %record.cgroup.display(),
+            mode = mode_name(policy.mode), "task enforced");
+        let task = AgentTask {
+            record,
+            policy,
+            attachment,
+            resolver,
+        };
+        let view = self.view(&tasks.set, &task);
+        self.insert(&mut tasks, task);
+        Ok(view)
+    }
+
+    fn change(&self, id: &str, network: NetworkRequest) -> Result<TaskView, Refusal> {
+        let (spec, ports) = self.network_of(&network)?;
+        let new_policy = policy::for_network(&self.resolved(&spec), &ports);
+        let mut tasks = self.tasks();
+        let Tasks { set, by_id } = &mut *tasks;
+        let task = by_id
+            .get_mut(id)
+            .ok_or_else(|| Refusal::NotFound(id.to_owned()))?;
+        let mut record = task.record.clone();
+        record.network = spec;
+        record.http_ports = ports;
+        let added: Vec<AllowedNet> = new_policy
+            .allowed
+            .iter()
+            .filter(|n| !task.policy.allowed.contains(n))
+            .copied()
+            .collect();
+        let (held, retired) = task
+            .resolver
+            .as_ref()
+            .map(TaskResolver::handover)
+            .unwrap_or_default();
+        let prepared =
+            self.prepare_change(set, task, &record, &new_policy, &added, (&held, &retired));
+        let new_resolver = match prepared {
+            Ok(resolver) => resolver,
+            Err(e) => {
+                // Back to the old spec alone: what was added for the new one goes.
+                for net in &added {
+                    let _ = task.attachment.disallow(*net);
+                }
+                return Err(failed(e));
+            }
+        };
+        match (task.resolver.take(), new_resolver.is_some()) {
+            (Some(old), true) => {
+                self.runtime.block_on(old.stop_replaced());
+            }
+            (Some(old), false) => {
+                // Leaving HTTP: what names opened is closed, so a later HTTP spec starts clean.
+                if let Err(e) = self.runtime.block_on(old.stop()) {
+                    tracing::warn!(task = id, error = %e, "stopping the resolver");
+                }
+                for addr in held.iter().map(|h| h.addr).chain(retired) {
+                    let _ = task.attachment.disallow(AllowedNet::host(addr));
+                }
+            }
+            (None, _) => {}
+        }
+        task.resolver = new_resolver;
+        // Last, what the old spec alone allowed.
+        for net in task
+            .policy
+            .allowed
+            .iter()
+            .filter(|n| !new_policy.allowed.contains(n))
+        {
+            task.attachment.disallow(*net).map_err(failed)?;
+        }
+        task.policy = new_policy;
+        task.record = record;
+        self.store.save(&task.record).map_err(failed)?;
+        tracing::info!(
+            task = id,
+            mode = mode_name(task.policy.mode),
+            "task network changed"
+        );
+        Ok(self.view(set, task))
+    }
+
+    fn release(&self, id: &str) -> Result<(), Refusal> {
+        let mut tasks = self.tasks();
+        let task = tasks
+            .by_id
+            .remove(id)
+            .ok_or_else(|| Refusal::NotFound(id.to_owned()))?;
+        if let Ok(mut names) = self.names.write() {
+            names.remove(&task.record.number);
+        }
+        self.tear_down(id, task.resolver, task.attachment)
+            .map_err(failed)?;
+        tracing::info!(task = id, "task released");
+        Ok(())
+    }
+
+    fn task(&self, id: &str) -> Result<TaskView, Refusal> {
+        let tasks = self.tasks();
+        let task = tasks
+            .by_id
+            .get(id)
+            .ok_or_else(|| Refusal::NotFound(id.to_owned()))?;
+        Ok(self.view(&tasks.set, task))
+    }
+
+    fn list(&self) -> Vec<TaskView> {
+        let tasks = self.tasks();
+        tasks
+            .by_id
+            .values()
+            .map(|task| self.view(&tasks.set, task))
+            .collect()
+    }
+
+    fn status(&self) -> AgentStatus {
+        let tasks = self.tasks();
+        AgentStatus {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            tasks: tasks.by_id.len(),
+            uptime_s: self.started.elapsed().as_secs(),
+            adopted: self.adopted.load(Ordering::Relaxed),
+            events_lost: self.kernel_events_lost(&tasks),
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<EventRecord> {
+        self.events.subscribe()
+    }
+}
