@@ -18,6 +18,7 @@ pub mod gc;
 pub mod mounts;
 pub mod netns_lock;
 pub mod node;
+pub mod oci;
 pub mod paths;
 pub mod policy;
 pub mod pump;

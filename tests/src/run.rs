@@ -4,6 +4,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use anyhow::{bail, Context, Result};
+
 use crate::{probe_bin, ProbeResult};
 
 /// Longer than any probe timeout a test uses: past it the probe is hung.
@@ -27,26 +29,33 @@ pub fn run_probe(args: &[&str]) -> ProbeResult {
 }
 
 /// Runs a command to completion, killing it once `limit` has passed.
+///
+/// # Panics
+/// When it can't be started, or has to be killed.
 pub(crate) fn output_within(command: &mut Command, limit: Duration) -> Output {
+    try_output_within(command, limit).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Runs a command to completion, killing it once `limit` has passed (an error then).
+pub(crate) fn try_output_within(command: &mut Command, limit: Duration) -> Result<Output> {
     let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+        .with_context(|| format!("spawn {command:?}"))?;
     let pid = child.id();
     // Waiting in a thread keeps the pipes drained while we watch the clock.
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || done.send(child.wait_with_output()));
-    let result = match finished.recv_timeout(limit) {
-        Ok(result) => result,
+    match finished.recv_timeout(limit) {
+        Ok(result) => result.with_context(|| format!("wait for {command:?}")),
         Err(_) => {
             // SAFETY: kill(2) on the pid of our own unreaped child; the waiting
             // thread reaps it right after.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
             let _ = finished.recv();
-            panic!("{command:?} still running after {limit:?}: killed");
+            bail!("{command:?} still running after {limit:?}: killed")
         }
-    };
-    result.unwrap_or_else(|e| panic!("wait for {command:?}: {e}"))
+    }
 }

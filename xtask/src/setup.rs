@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// Debian packages the build and the lab need.
-const PACKAGES: [&str; 9] = [
+const PACKAGES: [&str; 11] = [
     "rustc-web",    // /usr/bin/rustc 1.96, builds core for bpfel-unknown-none
     "rust-web-src", // its library sources, for -Z build-std=core
     "llvm-22-dev",  // bpf-linker links against LLVM 22
@@ -16,6 +16,8 @@ const PACKAGES: [&str; 9] = [
     "pkg-config",     // finds libseccomp for the build
     "iproute2",       // ip netns / veth for the test lab
     "curl",           // the demo's HTTP client
+    "runc",           // the container tests' OCI runtime (crun refuses hybrid cgroups)
+    "busybox-static", // the container tests' root filesystem, with no image pulls
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

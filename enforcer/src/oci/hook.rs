@@ -1,0 +1,66 @@
+//! `enforcer oci-hook`: one container, one stage. At createRuntime the container is enforced
+//! through the agent before its program starts, or the hook fails and the runtime does not
+//! start it; at poststop its task is released.
+
+use std::io::Read;
+
+use super::{decide, read_state, release_id, HookDecision, HookStage, UnannotatedPolicy};
+use crate::agent::client::{AgentClient, ClientError};
+
+/// What the hook did, for its one line on stderr.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HookOutcome {
+    Enforced { id: String, mode: String },
+    LeftAlone { id: String },
+    Released { id: String },
+}
+
+impl std::fmt::Display for HookOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookOutcome::Enforced { id, mode } => {
+                write!(f, "container {id}: network {mode} enforced")
+            }
+            HookOutcome::LeftAlone { id } => {
+                write!(f, "container {id}: no network annotations; left alone")
+            }
+            HookOutcome::Released { id } => write!(f, "container {id}: released"),
+        }
+    }
+}
+
+/// Runs the hook for the state on `stdin`. An error means the container must not start
+/// (createRuntime) and says why.
+pub fn run(
+    stage: HookStage,
+    unannotated: UnannotatedPolicy,
+    agent: &AgentClient,
+    stdin: impl Read,
+) -> Result<HookOutcome, String> {
+    let state = read_state(stdin).map_err(|e| e.to_string())?;
+    match stage {
+        HookStage::CreateRuntime => match decide(&state, unannotated).map_err(|e| e.to_string())? {
+            HookDecision::Leave => Ok(HookOutcome::LeftAlone { id: state.id }),
+            HookDecision::Enforce(request) => match agent.enforce(&request) {
+                Ok(view) => Ok(HookOutcome::Enforced {
+                    id: state.id,
+                    mode: view.mode,
+                }),
+                Err(e) => Err(format!(
+                    "container {}: its network can't be enforced, so it must not start: {e}",
+                    state.id
+                )),
+            },
+        },
+        HookStage::Poststop => {
+            let id = release_id(&state).map_err(|e| e.to_string())?;
+            match agent.release(&id) {
+                // Never enforced (left alone), or released already: nothing to do.
+                Ok(()) | Err(ClientError::Api { status: 404, .. }) => {
+                    Ok(HookOutcome::Released { id })
+                }
+                Err(e) => Err(format!("container {id}: releasing its task: {e}")),
+            }
+        }
+    }
+}
