@@ -9,7 +9,9 @@
 //!
 //! Everything the lab creates is removed on drop, also when a test panics.
 
+pub mod agent;
 mod binaries;
+pub mod container;
 pub mod expect;
 mod host_service;
 mod ip;

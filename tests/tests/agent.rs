@@ -1,0 +1,363 @@
+//! The node agent (`enforcer daemon`) enforcing cgroups it did not create, through its API
+//! and CLI: each mode, changes, events, bad requests, and its own crash and restart.
+
+use std::{net::IpAddr, ops::ControlFlow, process::Output, sync::mpsc, time::Duration};
+
+use enforcer::agent::{
+    api::{ApiError, CgroupRef, EnforceRequest, EventLine, NetworkRequest, Refusal},
+    client::ClientError,
+};
+use enforcer_tests::{
+    agent::{TestAgent, TestCgroup},
+    lab_or_skip,
+};
+use serde_json::json;
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what}: {}\n{}{}",
+        output.status,
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn attach(agent: &TestAgent, id: &str, cgroup: &TestCgroup, network: &[&str]) {
+    let cgroup = cgroup.path().to_str().unwrap();
+    let mut args = vec!["attach", "--id", id, "--cgroup", cgroup];
+    args.extend_from_slice(network);
+    assert_success(&agent.cli(&args), &format!("attach {id}"));
+}
+
+fn tcp(cgroup: &TestCgroup, addr: IpAddr) -> enforcer_tests::ProbeResult {
+    cgroup.probe(&["tcp", &addr.to_string(), "80"])
+}
+
+fn api_error(error: &ClientError) -> Option<ApiError> {
+    match error {
+        ClientError::Api { body, .. } => Some(body.clone()),
+        _ => None,
+    }
+}
+
+fn request(id: &str, cgroup: &TestCgroup, network: serde_json::Value) -> EnforceRequest {
+    EnforceRequest {
+        id: id.into(),
+        cgroup: CgroupRef::Path(cgroup.path().to_path_buf()),
+        network: NetworkRequest {
+            network: Some(network),
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn cgroups_made_by_others_are_enforced_in_each_mode_until_released() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("modes", &lab).unwrap();
+    let (none, full, http) = (
+        TestCgroup::create("modes-none").unwrap(),
+        TestCgroup::create("modes-full").unwrap(),
+        TestCgroup::create("modes-http").unwrap(),
+    );
+    let (h0, h1) = (IpAddr::V4(lab.host(0)), IpAddr::V4(lab.host(1)));
+    attach(&agent, "none", &none, &["--network", "None"]);
+    attach(&agent, "full", &full, &["--network", "Full"]);
+    attach(
+        &agent,
+        "http",
+        &http,
+        &["--network", "HTTP", "--domain", &h0.to_string()],
+    );
+
+    assert!(tcp(&none, h0).is_eperm(), "None refuses at once");
+    assert!(tcp(&full, h1).ok, "Full allows");
+    assert!(tcp(&http, h0).ok, "HTTP allows its listed address");
+    assert!(tcp(&http, h1).is_eperm(), "HTTP refuses the rest");
+
+    let listed = agent.cli(&["list", "--json"]);
+    assert_success(&listed, "list");
+    let tasks: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(tasks.len(), 3);
+    let none_view = tasks.iter().find(|t| t["id"] == "none").unwrap();
+    assert_eq!(none_view["mode"], "none");
+    assert!(
+        none_view["counters"]["connect_denied"].as_u64() >= Some(1),
+        "{none_view}"
+    );
+
+    assert_success(&agent.cli(&["detach", "--id", "none"]), "detach");
+    assert!(tcp(&none, h0).ok, "a released cgroup is no longer enforced");
+    assert!(tcp(&http, h1).is_eperm(), "the other tasks still are");
+}
+
+#[test]
+fn a_running_task_changes_mode_with_one_call() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("change", &lab).unwrap();
+    let cgroup = TestCgroup::create("change").unwrap();
+    let h0 = IpAddr::V4(lab.host(0));
+    attach(&agent, "task", &cgroup, &["--network", "None"]);
+    assert!(tcp(&cgroup, h0).is_eperm());
+    let client = agent.client();
+    let to_http = NetworkRequest {
+        network: Some(json!({"Type": "HTTP", "Domains": [h0.to_string()]})),
+        ..Default::default()
+    };
+    let view = client.change("task", &to_http).unwrap();
+    assert_eq!(view.mode, "http");
+    assert!(tcp(&cgroup, h0).ok, "allowed once changed to HTTP");
+    let to_none = NetworkRequest {
+        network: Some(json!({"Type": "None"})),
+        ..Default::default()
+    };
+    client.change("task", &to_none).unwrap();
+    assert!(
+        tcp(&cgroup, h0).is_eperm(),
+        "refused again once back to None"
+    );
+}
+
+#[test]
+fn refusals_stream_as_events_naming_the_task() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("events", &lab).unwrap();
+    let cgroup = TestCgroup::create("events").unwrap();
+    attach(&agent, "watched", &cgroup, &["--network", "None"]);
+    let (sender, received) = mpsc::channel();
+    let client = agent.client();
+    std::thread::spawn(move || {
+        let _ = client.events(|line| match line {
+            EventLine::Event(event) => match sender.send(event) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            },
+            EventLine::Lagged { .. } => ControlFlow::Continue(()),
+        });
+    });
+    // The stream is open once the agent has it; refuse until an event arrives.
+    let h0 = IpAddr::V4(lab.host(0));
+    let event = (0..50)
+        .find_map(|_| {
+            assert!(tcp(&cgroup, h0).is_eperm());
+            received.recv_timeout(Duration::from_millis(200)).ok()
+        })
+        .expect("a refusal event");
+    assert_eq!(event.task, "watched");
+    assert_eq!(event.denial.reason, "network-none");
+    assert_eq!(
+        event.denial.destination.as_deref(),
+        Some(&*format!("{h0}:80"))
+    );
+}
+
+#[test]
+fn bad_requests_are_refused_and_change_nothing() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("bad", &lab).unwrap();
+    let enforced = TestCgroup::create("bad-enforced").unwrap();
+    let free = TestCgroup::create("bad-free").unwrap();
+    let nested = enforced.child("nested").unwrap();
+    let client = agent.client();
+    client
+        .enforce(&request("kept", &enforced, json!({"Type": "None"})))
+        .unwrap();
+    let h0 = IpAddr::V4(lab.host(0));
+    let none = json!({"Type": "None"});
+    let bad: Vec<(&str, EnforceRequest, &str)> = vec![
+        (
+            "duplicate id",
+            request("kept", &free, none.clone()),
+            "duplicate_id",
+        ),
+        (
+            "same cgroup",
+            request("other", &enforced, none.clone()),
+            "cgroup_taken",
+        ),
+        (
+            "nested cgroup",
+            request("other", &nested, none.clone()),
+            "cgroup_taken",
+        ),
+        (
+            "HTTP without domains",
+            request("other", &free, json!({"Type": "HTTP"})),
+            "bad_spec",
+        ),
+        (
+            "unknown type",
+            request("other", &free, json!({"Type": "Sideways"})),
+            "bad_spec",
+        ),
+        (
+            "bad domain",
+            request(
+                "other",
+                &free,
+                json!({"Type": "HTTP", "Domains": ["exa mple.com"]}),
+            ),
+            "bad_spec",
+        ),
+        (
+            "bad id",
+            request("../x", &free, none.clone()),
+            "bad_request",
+        ),
+        (
+            "no such cgroup",
+            EnforceRequest {
+                cgroup: CgroupRef::Path("/sys/fs/cgroup/unified/no-such-cgroup".into()),
+                ..request("other", &free, none.clone())
+            },
+            "unknown_cgroup",
+        ),
+        (
+            "no such process",
+            EnforceRequest {
+                cgroup: CgroupRef::Pid(u32::MAX - 1),
+                ..request("other", &free, none.clone())
+            },
+            "unknown_cgroup",
+        ),
+        (
+            "the root cgroup",
+            EnforceRequest {
+                cgroup: CgroupRef::Pid(1),
+                ..request("other", &free, none.clone())
+            },
+            "unknown_cgroup",
+        ),
+        (
+            "both network and job",
+            EnforceRequest {
+                network: NetworkRequest {
+                    network: Some(none.clone()),
+                    job: Some(enforcer::agent::api::JobRef {
+                        spec: "{}".into(),
+                        task: None,
+                    }),
+                    http_ports: vec![],
+                },
+                ..request("other", &free, none.clone())
+            },
+            "bad_request",
+        ),
+    ];
+    for (what, request, kind) in bad {
+        let error = client.enforce(&request).expect_err(what);
+        let body = api_error(&error).unwrap_or_else(|| panic!("{what}: {error}"));
+        assert_eq!(body.error, kind, "{what}: {}", body.message);
+    }
+    let tasks = client.list().unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0].id, "kept");
+    assert!(tcp(&free, h0).ok, "a refused request enforced nothing");
+    assert!(
+        tcp(&enforced, h0).is_eperm(),
+        "and left the task it hit as it was"
+    );
+    let refusal = Refusal::NotFound("x".into());
+    let gone = client.release("no-such-task").expect_err("unknown task");
+    assert_eq!(
+        api_error(&gone).map(|e| e.error),
+        Some(refusal.body().error)
+    );
+}
+
+#[test]
+fn a_killed_agent_leaves_every_policy_in_force_and_a_new_one_takes_over() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let mut agent = TestAgent::start("crash", &lab).unwrap();
+    let none = TestCgroup::create("crash-none").unwrap();
+    let http = TestCgroup::create("crash-http").unwrap();
+    let gone = TestCgroup::create("crash-gone").unwrap();
+    let (h0, h1) = (IpAddr::V4(lab.host(0)), IpAddr::V4(lab.host(1)));
+    let dns = lab.dns().to_string();
+    attach(&agent, "none", &none, &["--network", "None"]);
+    attach(
+        &agent,
+        "http",
+        &http,
+        &["--network", "HTTP", "--domain", "files.lab.test"],
+    );
+    attach(&agent, "gone", &gone, &["--network", "None"]);
+    let fetched = http.probe(&["fetch", &dns, "files.lab.test"]);
+    assert!(fetched.ok, "a name of the spec works: {fetched:?}");
+
+    agent.kill9();
+    assert!(
+        tcp(&none, h0).is_eperm(),
+        "None stays closed without the agent"
+    );
+    assert!(tcp(&http, h0).ok, "HTTP keeps what it had looked up");
+    assert!(tcp(&http, h1).is_eperm(), "and refuses the rest");
+    let lookup = http.probe(&["dns", &dns, "files.lab.test", "--timeout-ms", "500"]);
+    assert!(
+        !lookup.ok,
+        "new lookups fail closed while the agent is down: {lookup:?}"
+    );
+    drop(gone);
+
+    agent.restart().unwrap();
+    let status = agent.client().status().unwrap();
+    assert_eq!(status.adopted, 2, "{}", agent.log());
+    let ids: Vec<String> = agent
+        .client()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["http", "none"],
+        "the task whose cgroup went is released"
+    );
+    let fetched = http.probe(&["fetch", &dns, "files.lab.test"]);
+    assert!(fetched.ok, "lookups work again: {fetched:?}");
+    assert!(tcp(&none, h0).is_eperm(), "None is still closed");
+    assert!(tcp(&http, h1).is_eperm());
+    assert_success(
+        &agent.cli(&["detach", "--id", "http"]),
+        "detach after restart",
+    );
+    assert!(tcp(&http, h1).ok, "a task taken over can be released");
+}
+
+#[test]
+fn an_agent_refuses_to_start_over_pins_of_an_unknown_format() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let mut agent = TestAgent::start("format", &lab).unwrap();
+    let cgroup = TestCgroup::create("format").unwrap();
+    attach(&agent, "task", &cgroup, &["--network", "None"]);
+    agent.kill9();
+    let future = agent.pin_dir().join("format-99");
+    std::fs::create_dir_all(&future).unwrap();
+    let error = agent.restart().unwrap_err().to_string();
+    assert!(error.contains("format-99"), "{error}");
+    assert!(
+        tcp(&cgroup, IpAddr::V4(lab.host(0))).is_eperm(),
+        "the task stays enforced as pinned"
+    );
+    std::fs::remove_dir(&future).unwrap();
+    agent.restart().unwrap();
+    assert_eq!(agent.client().list().unwrap().len(), 1);
+}
