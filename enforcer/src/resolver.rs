@@ -65,31 +65,47 @@ pub struct ResolverSettings {
     /// Internal addresses a name may still open (`--allow-internal`); the spec's own IP
     /// literals and CIDRs are added per task.
     pub allow_internal: Vec<AllowedNet>,
-    /// Also told of every refusal (the agent's event stream), besides the log.
-    pub denials: Option<DenialSink>,
+    /// Who else hears of what the resolver does (the agent's event stream and metrics).
+    pub hooks: ResolverHooks,
 }
 
-/// Where a resolver's refusals go besides the log: a function of the task id and the
-/// refusal, called on the runtime (it must not block).
-#[derive(Clone)]
-pub struct DenialSink(pub Arc<DenialFn>);
+/// Observers of a resolver besides its log, called on the runtime (they must not block).
+#[derive(Clone, Default)]
+pub struct ResolverHooks {
+    /// Each refusal, with the task's id.
+    pub denials: Option<Arc<DenialFn>>,
+    /// How long each forwarded query took, from arrival to answer.
+    pub answer_latency: Option<Arc<LatencyFn>>,
+}
 
-/// What a [`DenialSink`] calls.
+/// What [`ResolverHooks::denials`] calls.
 pub type DenialFn = dyn Fn(&str, &Denial) + Send + Sync;
+/// What [`ResolverHooks::answer_latency`] calls.
+pub type LatencyFn = dyn Fn(Duration) + Send + Sync;
 
-impl std::fmt::Debug for DenialSink {
+impl std::fmt::Debug for ResolverHooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DenialSink")
+        f.debug_struct("ResolverHooks")
+            .field("denials", &self.denials.is_some())
+            .field("answer_latency", &self.answer_latency.is_some())
+            .finish()
     }
 }
 
-impl PartialEq for DenialSink {
-    fn eq(&self, other: &DenialSink) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+impl PartialEq for ResolverHooks {
+    fn eq(&self, other: &ResolverHooks) -> bool {
+        fn same<T: ?Sized>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+        }
+        same(&self.denials, &other.denials) && same(&self.answer_latency, &other.answer_latency)
     }
 }
 
-impl Eq for DenialSink {}
+impl Eq for ResolverHooks {}
 
 /// What a task's resolver has done, for the run summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -160,6 +176,7 @@ impl TaskResolver {
             in_flight: Arc::new(tokio::sync::Semaphore::new(limits::MAX_IN_FLIGHT)),
             events,
             stats: serve::Stats::default(),
+            answer_latency: settings.hooks.answer_latency.clone(),
         });
         let mut servers = Servers(Vec::new());
         for listener in std::iter::once(bound.v4).chain(bound.v6) {
@@ -172,7 +189,7 @@ impl TaskResolver {
         let event_log = tokio::spawn(log_events(
             task.to_string(),
             event_queue,
-            settings.denials.clone(),
+            settings.hooks.denials.clone(),
         ));
         let mut resolver = TaskResolver {
             shared,
@@ -327,12 +344,12 @@ async fn expire_holds(shared: Arc<Shared>, mut tables: TcpTables) {
 }
 
 /// Logs the resolver's refusals at the task's bounded rate until the resolver stops.
-async fn log_events(task: String, mut queue: mpsc::Receiver<Denial>, sink: Option<DenialSink>) {
+async fn log_events(task: String, mut queue: mpsc::Receiver<Denial>, sink: Option<Arc<DenialFn>>) {
     let mut log = DenialLog::new(&task, None);
     while let Some(denial) = queue.recv().await {
         log.record(&denial);
         if let Some(sink) = &sink {
-            (sink.0)(&task, &denial);
+            sink(&task, &denial);
         }
     }
     log.finish();

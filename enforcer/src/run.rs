@@ -69,7 +69,7 @@ fn resolver_settings(options: &RunOptions) -> Result<ResolverSettings> {
         upstream,
         min_ttl: options.dns_min_ttl,
         allow_internal: options.allow_internal.clone(),
-        denials: None,
+        hooks: Default::default(),
     })
 }
 

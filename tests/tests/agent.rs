@@ -38,6 +38,13 @@ fn tcp(cgroup: &TestCgroup, addr: IpAddr) -> enforcer_tests::ProbeResult {
     cgroup.probe(&["tcp", &addr.to_string(), "80"])
 }
 
+/// The value of the sample `series` (name and labels as printed) in Prometheus text.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
 fn api_error(error: &ClientError) -> Option<ApiError> {
     match error {
         ClientError::Api { body, .. } => Some(body.clone()),
@@ -92,6 +99,13 @@ fn cgroups_made_by_others_are_enforced_in_each_mode_until_released() {
         none_view["counters"]["connect_denied"].as_u64() >= Some(1),
         "{none_view}"
     );
+
+    let metrics = agent.client().metrics().unwrap();
+    let refused = metric(&metrics, "enforcer_connects_total{task=\"none\",verdict=\"refused\"}");
+    assert!(refused >= 1.0, "{metrics}");
+    let allowed = metric(&metrics, "enforcer_connects_total{task=\"full\",verdict=\"allowed\"}");
+    assert!(allowed >= 1.0, "{metrics}");
+    assert_eq!(metric(&metrics, "enforcer_tasks"), 3.0, "{metrics}");
 
     assert_success(&agent.cli(&["detach", "--id", "none"]), "detach");
     assert!(tcp(&none, h0).ok, "a released cgroup is no longer enforced");
@@ -331,6 +345,10 @@ fn a_killed_agent_leaves_every_policy_in_force_and_a_new_one_takes_over() {
     );
     let fetched = http.probe(&["fetch", &dns, "files.lab.test"]);
     assert!(fetched.ok, "lookups work again: {fetched:?}");
+    let metrics = agent.client().metrics().unwrap();
+    assert!(metric(&metrics, "enforcer_dns_answer_seconds_count") >= 1.0, "{metrics}");
+    let answered = "enforcer_dns_answers_total{task=\"http\",verdict=\"answered\"}";
+    assert!(metric(&metrics, answered) >= 1.0, "{metrics}");
     assert!(tcp(&none, h0).is_eperm(), "None is still closed");
     assert!(tcp(&http, h1).is_eperm());
     assert_success(

@@ -23,6 +23,7 @@ use super::{
         check_id, AgentStatus, DenialRecord, EnforceRequest, EventRecord, NetworkRequest, Refusal,
         TaskService, TaskView,
     },
+    metrics::Metrics,
     store::{Store, TaskRecord, AGENT_FORMAT},
     target,
 };
@@ -32,7 +33,7 @@ use crate::{
     enforcement::{AllowedNet, ProgramSet, TaskAttachment, TaskPolicy},
     events::Denial,
     policy,
-    resolver::{DenialSink, ResolverSettings, TaskResolver},
+    resolver::{ResolverSettings, TaskResolver},
     spec::{self, NetworkSpec, ResolvedNetwork, ResolvedNetworkKind},
 };
 
@@ -81,6 +82,7 @@ pub struct Agent {
     names: Arc<RwLock<HashMap<u32, String>>>,
     events: broadcast::Sender<EventRecord>,
     store: Store,
+    metrics: Arc<Metrics>,
     options: AgentOptions,
     runtime: Handle,
     started: Instant,
@@ -90,7 +92,12 @@ pub struct Agent {
 impl Agent {
     /// An agent over `set` (loaded over `options.maps_dir()`), taking over every task its
     /// records name. Call on a runtime thread that may block (or outside the runtime).
-    pub fn start(set: ProgramSet, options: AgentOptions, runtime: Handle) -> crate::Result<Agent> {
+    pub fn start(
+        set: ProgramSet,
+        options: AgentOptions,
+        metrics: Arc<Metrics>,
+        runtime: Handle,
+    ) -> crate::Result<Agent> {
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let agent = Agent {
             tasks: Mutex::new(Tasks {
@@ -100,6 +107,7 @@ impl Agent {
             names: Arc::default(),
             events,
             store: Store::new(&options.state_dir),
+            metrics,
             options,
             runtime,
             started: Instant::now(),
@@ -145,9 +153,12 @@ impl Agent {
     fn settings_for(&self) -> ResolverSettings {
         let events = self.events.clone();
         let mut settings = self.options.resolver.clone();
-        settings.denials = Some(DenialSink(Arc::new(move |task: &str, denial: &Denial| {
+        settings.hooks.denials = Some(Arc::new(move |task: &str, denial: &Denial| {
             publish(&events, task, denial)
-        })));
+        }));
+        let metrics = self.metrics.clone();
+        settings.hooks.answer_latency =
+            Some(Arc::new(move |took| metrics.observe_dns_latency(took)));
         settings
     }
 
@@ -348,7 +359,7 @@ impl Agent {
             record.number,
             record.cgroup_id,
             allowlist,
-            tasks.set.node_addresses().to_vec(),
+            ProgramSet::node_addresses()?,
             &link_dir,
         );
         if current_id != Some(record.cgroup_id) {

@@ -66,11 +66,14 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
         resolver: resolver_settings(&options.config)?,
     };
     let runtime = tokio::runtime::Handle::current();
+    let metrics = Arc::new(Metrics::new());
+    let agent_metrics = metrics.clone();
     let (agent, ring) =
         tokio::task::spawn_blocking(move || -> Result<(Agent, RingBuf<MapData>)> {
             let mut set = ProgramSet::load(&maps_dir, ALL_PROGRAMS.to_vec())?;
             let ring = set.take_events()?;
-            Ok((Agent::start(set, agent_options, runtime)?, ring))
+            let agent = Agent::start(set, agent_options, agent_metrics, runtime)?;
+            Ok((agent, ring))
         })
         .await
         .map_err(|e| Error::Invalid(format!("starting the agent: {e}")))??;
@@ -80,13 +83,7 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
     let listener = http::bind(&options.config.socket, options.config.group)?;
     tracing::info!(socket = %options.config.socket.display(),
         tasks = agent.task_count(), "agent ready");
-    let served = http::serve(
-        agent.clone(),
-        Arc::new(Metrics::new()),
-        listener,
-        shutdown_signal(),
-    )
-    .await;
+    let served = http::serve(agent.clone(), metrics, listener, shutdown_signal()).await;
     let _ = stop_events.send(true);
     let _ = pump.await;
     tracing::info!("agent stopped; its tasks stay enforced as pinned");
@@ -130,7 +127,7 @@ fn resolver_settings(config: &AgentConfig) -> Result<ResolverSettings> {
         upstream,
         min_ttl: config.dns_min_ttl,
         allow_internal: config.allow_internal.clone(),
-        denials: None,
+        hooks: Default::default(),
     })
 }
 

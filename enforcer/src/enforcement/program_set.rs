@@ -81,7 +81,6 @@ pub struct ProgramSet {
     settings: TaskSettings,
     counters: TaskCounters,
     host_netns_cookie: u64,
-    node_addresses: Vec<std::net::IpAddr>,
     logger: Option<EbpfLogger<&'static dyn log::Log>>,
 }
 
@@ -105,7 +104,6 @@ impl ProgramSet {
         let counters = TaskCounters::from_map(take_map(&mut ebpf, TASK_COUNTERS)?)?;
         let host_netns_cookie =
             node::netns_cookie().map_err(Error::io("reading netns cookie of", "/"))?;
-        let node_addresses = node::addresses().map_err(Error::io("listing addresses", "/"))?;
         Ok(ProgramSet {
             ebpf,
             pin_dir: pin_dir.to_path_buf(),
@@ -113,7 +111,6 @@ impl ProgramSet {
             settings,
             counters,
             host_netns_cookie,
-            node_addresses,
             logger,
         })
     }
@@ -129,9 +126,10 @@ impl ProgramSet {
         &self.pin_dir
     }
 
-    /// The node's own addresses as found at load: marked in every allowlist, never allowed.
-    pub fn node_addresses(&self) -> &[std::net::IpAddr] {
-        &self.node_addresses
+    /// The node's own addresses now (a container's veth comes with its own): marked in
+    /// every task's allowlist when it is attached, never allowed.
+    pub fn node_addresses() -> Result<Vec<std::net::IpAddr>> {
+        node::addresses().map_err(Error::io("listing addresses", "/"))
     }
 
     /// Attaches the loaded programs to `cgroup` for task number `task` under `policy`,
@@ -152,7 +150,7 @@ impl ProgramSet {
             task,
             cgroup_id,
             self.allowlist(task)?,
-            self.node_addresses.clone(),
+            ProgramSet::node_addresses()?,
             link_dir,
         );
         // The list first: the task's entries mean nothing until its settings name it.

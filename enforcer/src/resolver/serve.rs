@@ -68,6 +68,8 @@ pub struct Shared {
     pub in_flight: Arc<Semaphore>,
     pub events: mpsc::Sender<Denial>,
     pub stats: Stats,
+    /// Told how long each forwarded query took.
+    pub answer_latency: Option<Arc<super::LatencyFn>>,
 }
 
 impl Shared {
@@ -102,7 +104,14 @@ impl Shared {
                 }
                 Some(response)
             }
-            Screened::Forward(question) => Some(self.resolve(&question, transport).await),
+            Screened::Forward(question) => {
+                let started = Instant::now();
+                let response = self.resolve(&question, transport).await;
+                if let Some(observe) = &self.answer_latency {
+                    observe(started.elapsed());
+                }
+                Some(response)
+            }
         }
     }
 

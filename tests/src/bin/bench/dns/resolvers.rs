@@ -47,7 +47,7 @@ impl Resolvers {
                 addr: LAB_NET.0.into(),
                 prefix_len: LAB_NET.1,
             }],
-            denials: None,
+            hooks: Default::default(),
         };
         let entered = runtime.enter();
         let mut running = Vec::new();
