@@ -3,7 +3,11 @@
 //! resolver opens its own from the pins, so each holds its own map descriptors and none
 //! borrows the loader's program set.
 
-use std::{net::IpAddr, path::Path};
+use std::{
+    net::IpAddr,
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard},
+};
 
 use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData};
 use enforcer_common::{policy::listed, ResolverAddr, ResolverKey, TaskAddr, TASK_PREFIX_BITS};
@@ -20,8 +24,16 @@ pub(crate) const NETS_V6: &str = "ALLOW_NETS_V6";
 pub(crate) const RESOLVERS: &str = "RESOLVERS";
 
 /// Writes and reads one task's allowlist (single addresses and CIDRs) and resolvers.
+/// Handles made with [`AllowlistMaps::for_task`] or cloned share one set of map
+/// descriptors: an agent with a thousand tasks holds five, not five thousand.
+#[derive(Clone)]
 pub struct AllowlistMaps {
     task: u32,
+    maps: Arc<Mutex<SharedMaps>>,
+}
+
+/// The shared maps, one descriptor each.
+struct SharedMaps {
     hosts_v4: HashMap<MapData, TaskAddr<4>, u8>,
     hosts_v6: HashMap<MapData, TaskAddr<16>, u8>,
     nets_v4: LpmTrie<MapData, TaskAddr<4>, u8>,
@@ -30,48 +42,57 @@ pub struct AllowlistMaps {
 }
 
 impl AllowlistMaps {
-    /// Builds the handle of task number `task` from maps `take` hands out by name (taken
-    /// from a loaded object, or opened from pins).
-    pub(crate) fn from_maps(
-        task: u32,
-        mut take: impl FnMut(&'static str) -> Result<Map>,
-    ) -> Result<Self> {
-        Ok(AllowlistMaps {
-            task,
+    /// The part of task number `task` of the maps pinned under `pin_dir`.
+    pub fn open(pin_dir: &Path, task: u32) -> Result<Self> {
+        let take = |name: &'static str| -> Result<Map> {
+            let data = MapData::from_pin(pin_dir.join(name)).map_err(map_error(name))?;
+            Map::from_map_data(data).map_err(map_error(name))
+        };
+        let maps = SharedMaps {
             hosts_v4: typed(HOSTS_V4, take(HOSTS_V4)?)?,
             hosts_v6: typed(HOSTS_V6, take(HOSTS_V6)?)?,
             nets_v4: typed(NETS_V4, take(NETS_V4)?)?,
             nets_v6: typed(NETS_V6, take(NETS_V6)?)?,
             resolvers: typed(RESOLVERS, take(RESOLVERS)?)?,
+        };
+        Ok(AllowlistMaps {
+            task,
+            maps: Arc::new(Mutex::new(maps)),
         })
     }
 
-    /// The part of task number `task` of the maps pinned under `pin_dir`.
-    pub fn open(pin_dir: &Path, task: u32) -> Result<Self> {
-        Self::from_maps(task, |name| {
-            let data = MapData::from_pin(pin_dir.join(name)).map_err(map_error(name))?;
-            Map::from_map_data(data).map_err(map_error(name))
-        })
+    /// A handle on task number `task`'s part of the same maps.
+    pub fn for_task(&self, task: u32) -> AllowlistMaps {
+        AllowlistMaps {
+            task,
+            maps: self.maps.clone(),
+        }
+    }
+
+    fn maps(&self) -> MutexGuard<'_, SharedMaps> {
+        // A panic while locked leaves the kernel maps as they were: nothing to repair.
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Puts `net` on the allowlist with a [`listed`] value: single addresses in the hosts
     /// maps, networks in the tries. Atomic for the task's sockets.
     pub fn set(&mut self, net: AllowedNet, value: u8) -> Result<()> {
+        let mut maps = self.maps();
         check_prefix(&net)?;
         let task = self.task;
         let result = match net.addr {
             IpAddr::V4(a) if net.is_host() => {
-                self.hosts_v4
+                maps.hosts_v4
                     .insert(TaskAddr::new(task, a.octets()), value, 0)
             }
             IpAddr::V6(a) if net.is_host() => {
-                self.hosts_v6
+                maps.hosts_v6
                     .insert(TaskAddr::new(task, a.octets()), value, 0)
             }
-            IpAddr::V4(a) => self
+            IpAddr::V4(a) => maps
                 .nets_v4
                 .insert(&net_key(task, net, a.octets()), value, 0),
-            IpAddr::V6(a) => self
+            IpAddr::V6(a) => maps
                 .nets_v6
                 .insert(&net_key(task, net, a.octets()), value, 0),
         };
@@ -80,17 +101,18 @@ impl AllowlistMaps {
 
     /// Takes `net` off the allowlist; absent entries are fine.
     pub fn remove(&mut self, net: AllowedNet) -> Result<()> {
+        let mut maps = self.maps();
         check_prefix(&net)?;
         let task = self.task;
         let result = match net.addr {
             IpAddr::V4(a) if net.is_host() => {
-                self.hosts_v4.remove(&TaskAddr::new(task, a.octets()))
+                maps.hosts_v4.remove(&TaskAddr::new(task, a.octets()))
             }
             IpAddr::V6(a) if net.is_host() => {
-                self.hosts_v6.remove(&TaskAddr::new(task, a.octets()))
+                maps.hosts_v6.remove(&TaskAddr::new(task, a.octets()))
             }
-            IpAddr::V4(a) => self.nets_v4.remove(&net_key(task, net, a.octets())),
-            IpAddr::V6(a) => self.nets_v6.remove(&net_key(task, net, a.octets())),
+            IpAddr::V4(a) => maps.nets_v4.remove(&net_key(task, net, a.octets())),
+            IpAddr::V6(a) => maps.nets_v6.remove(&net_key(task, net, a.octets())),
         };
         match result {
             Err(aya::maps::MapError::KeyNotFound) => Ok(()),
@@ -100,9 +122,10 @@ impl AllowlistMaps {
 
     /// The single-address entry of `addr` ([`listed::NO`] when there is none).
     pub fn host_value(&self, addr: IpAddr) -> Result<u8> {
+        let maps = self.maps();
         let result = match addr {
-            IpAddr::V4(a) => self.hosts_v4.get(&TaskAddr::new(self.task, a.octets()), 0),
-            IpAddr::V6(a) => self.hosts_v6.get(&TaskAddr::new(self.task, a.octets()), 0),
+            IpAddr::V4(a) => maps.hosts_v4.get(&TaskAddr::new(self.task, a.octets()), 0),
+            IpAddr::V6(a) => maps.hosts_v6.get(&TaskAddr::new(self.task, a.octets()), 0),
         };
         match result {
             Ok(value) => Ok(value),
@@ -113,15 +136,16 @@ impl AllowlistMaps {
 
     /// The task's single-address entries with their [`listed`] values.
     pub fn hosts(&self) -> Result<Vec<(IpAddr, u8)>> {
+        let maps = self.maps();
         let task = self.task;
         let mut found = Vec::new();
-        for entry in self.hosts_v4.iter() {
+        for entry in maps.hosts_v4.iter() {
             let (key, value) = entry.map_err(map_error(HOSTS_V4))?;
             if key.task() == task {
                 found.push((IpAddr::from(key.addr), value));
             }
         }
-        for entry in self.hosts_v6.iter() {
+        for entry in maps.hosts_v6.iter() {
             let (key, value) = entry.map_err(map_error(HOSTS_V6))?;
             if key.task() == task {
                 found.push((IpAddr::from(key.addr), value));
@@ -133,65 +157,68 @@ impl AllowlistMaps {
     /// Takes every entry of the task off the maps, resolvers included: what is left of a
     /// released task, or of one whose entries are not known (adopted after a crash).
     pub fn clear(&mut self) -> Result<()> {
+        let mut maps = self.maps();
         let task = self.task;
-        let mine4: Vec<_> = self
+        let mine4: Vec<_> = maps
             .hosts_v4
             .keys()
             .flatten()
             .filter(|k| k.task() == task)
             .collect();
         for key in mine4 {
-            ignore_absent(self.hosts_v4.remove(&key))?;
+            ignore_absent(maps.hosts_v4.remove(&key))?;
         }
-        let mine6: Vec<_> = self
+        let mine6: Vec<_> = maps
             .hosts_v6
             .keys()
             .flatten()
             .filter(|k| k.task() == task)
             .collect();
         for key in mine6 {
-            ignore_absent(self.hosts_v6.remove(&key))?;
+            ignore_absent(maps.hosts_v6.remove(&key))?;
         }
-        let nets4: Vec<_> = self
+        let nets4: Vec<_> = maps
             .nets_v4
             .keys()
             .flatten()
             .filter(|k| k.data().task() == task)
             .collect();
         for key in nets4 {
-            ignore_absent(self.nets_v4.remove(&key))?;
+            ignore_absent(maps.nets_v4.remove(&key))?;
         }
-        let nets6: Vec<_> = self
+        let nets6: Vec<_> = maps
             .nets_v6
             .keys()
             .flatten()
             .filter(|k| k.data().task() == task)
             .collect();
         for key in nets6 {
-            ignore_absent(self.nets_v6.remove(&key))?;
+            ignore_absent(maps.nets_v6.remove(&key))?;
         }
-        let resolvers: Vec<_> = self
+        let resolvers: Vec<_> = maps
             .resolvers
             .keys()
             .flatten()
             .filter(|k| k.task == task)
             .collect();
         for key in resolvers {
-            ignore_absent(self.resolvers.remove(&key))?;
+            ignore_absent(maps.resolvers.remove(&key))?;
         }
         Ok(())
     }
 
     /// Steers the task's DNS in the network namespace `netns_cookie` to `resolver`.
     pub fn set_resolver(&mut self, netns_cookie: u64, resolver: ResolverAddr) -> Result<()> {
-        self.resolvers
+        let mut maps = self.maps();
+        maps.resolvers
             .insert(ResolverKey::new(self.task, netns_cookie), resolver, 0)
             .map_err(map_error(RESOLVERS))
     }
 
     /// DNS of the task in `netns_cookie` has nowhere to go from now on: it is refused.
     pub fn remove_resolver(&mut self, netns_cookie: u64) -> Result<()> {
-        match self
+        let mut maps = self.maps();
+        match maps
             .resolvers
             .remove(&ResolverKey::new(self.task, netns_cookie))
         {

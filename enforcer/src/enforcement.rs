@@ -181,7 +181,7 @@ impl Enforcement {
     /// empty: from here on the cgroup is open.
     pub fn release(self) -> Result<()> {
         let pin_dir = self.set.pin_dir().to_path_buf();
-        drop(self.attachment.into_links());
+        drop(self.attachment);
         drop(self.set);
         crate::bpffs::remove_pins(&pin_dir)
     }

@@ -17,7 +17,6 @@ mod serve;
 use std::{
     net::{IpAddr, SocketAddr},
     os::fd::BorrowedFd,
-    path::Path,
     sync::{atomic::Ordering, Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -134,16 +133,14 @@ pub struct TaskResolver {
 }
 
 impl TaskResolver {
-    /// Starts the resolver of task number `task_number` of the program set pinned under
-    /// `pin_dir`, listening in `netns` (the
+    /// Starts the resolver of the task whose allowlist `maps` is, listening in `netns` (the
     /// enforcer's own namespace when `None`), and steers the task's DNS to it.
     pub fn start(
         task: &str,
         domains: &DomainSet,
         static_allowed: &[AllowedNet],
         settings: &ResolverSettings,
-        pin_dir: &Path,
-        task_number: u32,
+        maps: AllowlistMaps,
         netns: Option<BorrowedFd<'_>>,
     ) -> Result<TaskResolver> {
         let bound =
@@ -165,7 +162,7 @@ impl TaskResolver {
             upstream: Upstream::new(settings.upstream.clone(), UPSTREAM_TIMEOUT),
             ledger: Mutex::new(Ledger::new(
                 limits,
-                AllowlistMaps::open(pin_dir, task_number)?,
+                maps.clone(),
                 StaticNets::new(static_allowed),
             )),
             limiter: Mutex::new(TokenBucket::new(
@@ -195,7 +192,7 @@ impl TaskResolver {
             shared,
             servers,
             event_log,
-            maps: AllowlistMaps::open(pin_dir, task_number)?,
+            maps,
             netns_cookie: bound.netns_cookie,
             kernel_addr,
         };

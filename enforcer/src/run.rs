@@ -20,6 +20,7 @@ use tokio::{
 };
 
 use crate::{
+    allowlist::AllowlistMaps,
     bpffs,
     cgroup::{cgroup2_mount, TaskCgroup},
     enforcement::{self, AllowedNet, Enforcement, TaskPolicy},
@@ -260,8 +261,7 @@ fn start_resolver(
         domains,
         &policy.allowed,
         &settings,
-        pin_dir,
-        enforcement::ONLY_TASK,
+        AllowlistMaps::open(pin_dir, enforcement::ONLY_TASK)?,
         netns.map(|f| f.as_fd()),
     )?;
     tracing::info!(task = task_id, upstream = ?settings.upstream, "resolver listening");

@@ -212,8 +212,7 @@ impl Agent {
             &domains,
             &policy.allowed,
             &self.settings_for(),
-            set.pin_dir(),
-            record.number,
+            set.allowlist(record.number),
             netns.as_ref().map(|f| f.as_fd()),
         )
         .map(Some)
@@ -354,7 +353,7 @@ impl Agent {
         let policy = policy::for_network(&self.resolved(&record.network), &record.http_ports);
         let link_dir = self.options.link_dir(&record.id);
         let current_id = ProgramSet::cgroup_id_of(&record.cgroup).ok();
-        let allowlist = tasks.set.allowlist(record.number)?;
+        let allowlist = tasks.set.allowlist(record.number);
         let mut attachment = TaskAttachment::new(
             record.number,
             record.cgroup_id,
@@ -420,7 +419,7 @@ fn previous_grants(
     policy: &TaskPolicy,
 ) -> crate::Result<(Vec<crate::resolver::HeldAddress>, Vec<std::net::IpAddr>)> {
     use enforcer_common::policy::listed;
-    let entries = set.allowlist(record.number)?.hosts()?;
+    let entries = set.allowlist(record.number).hosts()?;
     let mut held = Vec::new();
     let mut retired = Vec::new();
     for (addr, value) in entries {

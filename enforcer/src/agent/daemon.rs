@@ -53,6 +53,7 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
         return Err(Error::NotRoot);
     }
     bpffs::ensure_mounted()?;
+    raise_open_file_limit();
     let pin_dir = current_format_dir(&options.pin_dir)?;
     let state_dir = current_format_dir(&options.state_dir)?;
     let maps_dir = Agent::maps_dir(&pin_dir);
@@ -88,6 +89,26 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
     let _ = pump.await;
     tracing::info!("agent stopped; its tasks stay enforced as pinned");
     served.map_err(|e| Error::Invalid(format!("serving the API: {e}")))
+}
+
+/// Each HTTP task's resolver holds a few sockets: a node of a thousand tasks needs more
+/// descriptors than the usual soft limit of 1,024, so the agent takes what the hard limit
+/// allows.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::warn!("could not raise the open file limit");
+            }
+        }
+    }
 }
 
 /// `dir/format-<this format>`, after checking that no other format's state is there: what

@@ -7,7 +7,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use aya::programs::links::PinnedLink;
 use enforcer_common::policy::listed;
 
 use super::{AllowedNet, TaskPolicy, ALL_PROGRAMS};
@@ -23,8 +22,7 @@ pub struct TaskAttachment {
     allowlist: AllowlistMaps,
     /// The node's own addresses: marked in the allowlist, never allowed.
     node_addresses: Vec<IpAddr>,
-    /// Links this process made; adopted tasks have theirs only pinned, in `link_dir`.
-    links: Vec<PinnedLink>,
+    /// Where the links are pinned: the pins alone keep them attached.
     link_dir: PathBuf,
 }
 
@@ -43,13 +41,8 @@ impl TaskAttachment {
             cgroup_id,
             allowlist,
             node_addresses,
-            links: Vec::new(),
             link_dir: link_dir.to_path_buf(),
         }
-    }
-
-    pub(super) fn add_link(&mut self, link: PinnedLink) {
-        self.links.push(link);
     }
 
     /// The task's number in the shared maps.
@@ -99,16 +92,10 @@ impl TaskAttachment {
         self.allowlist.remove(net)
     }
 
-    /// The links, to drop (detach) once the pins are gone or to keep pinned.
-    pub(super) fn into_links(self) -> Vec<PinnedLink> {
-        self.links
-    }
-
     /// Detaches the programs (removing the link pins, the last hold on each link) and takes
     /// the task's entries off the shared maps. Call only once nothing of the task may stay
     /// enforced.
     pub fn detach(mut self) -> Result<()> {
-        drop(std::mem::take(&mut self.links));
         for name in ALL_PROGRAMS {
             let path = self.link_dir.join(name);
             match std::fs::remove_file(&path) {

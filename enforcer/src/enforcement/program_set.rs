@@ -80,6 +80,8 @@ pub struct ProgramSet {
     programs: Vec<&'static str>,
     settings: TaskSettings,
     counters: TaskCounters,
+    /// One set of allowlist map descriptors, shared by every task's handle.
+    allowlist: AllowlistMaps,
     host_netns_cookie: u64,
     logger: Option<EbpfLogger<&'static dyn log::Log>>,
 }
@@ -104,12 +106,14 @@ impl ProgramSet {
         let counters = TaskCounters::from_map(take_map(&mut ebpf, TASK_COUNTERS)?)?;
         let host_netns_cookie =
             node::netns_cookie().map_err(Error::io("reading netns cookie of", "/"))?;
+        let allowlist = AllowlistMaps::open(pin_dir, 0)?;
         Ok(ProgramSet {
             ebpf,
             pin_dir: pin_dir.to_path_buf(),
             programs,
             settings,
             counters,
+            allowlist,
             host_netns_cookie,
             logger,
         })
@@ -149,7 +153,7 @@ impl ProgramSet {
         let mut attachment = TaskAttachment::new(
             task,
             cgroup_id,
-            self.allowlist(task)?,
+            self.allowlist(task),
             ProgramSet::node_addresses()?,
             link_dir,
         );
@@ -161,13 +165,9 @@ impl ProgramSet {
                 self.settings.write(cgroup_id, &config)?;
             }
             for name in self.programs.clone() {
-                let pinned = attach_pinned(
-                    &mut self.ebpf,
-                    name,
-                    cgroup_dir.as_fd(),
-                    &link_dir.join(name),
-                )?;
-                attachment.add_link(pinned);
+                // The pin holds the link; no descriptor of it is kept.
+                let path = link_dir.join(name);
+                attach_pinned(&mut self.ebpf, name, cgroup_dir.as_fd(), &path)?;
             }
             // A new storage starts zeroed, which is closed; now it is the task's.
             self.settings.write(cgroup_id, &config)
@@ -194,8 +194,8 @@ impl ProgramSet {
     }
 
     /// A handle on task number `task`'s part of the shared allowlist maps.
-    pub fn allowlist(&self, task: u32) -> Result<AllowlistMaps> {
-        AllowlistMaps::open(&self.pin_dir, task)
+    pub fn allowlist(&self, task: u32) -> AllowlistMaps {
+        self.allowlist.for_task(task)
     }
 
     /// The counters of the task in `cgroup_id`, summed over CPUs.

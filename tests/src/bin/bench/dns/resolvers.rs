@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use enforcer::{
+    allowlist::AllowlistMaps,
     enforcement::{self, AllowedNet},
     resolver::{ResolverReport, ResolverSettings, TaskResolver, DEFAULT_MIN_TTL},
     spec::DomainSet,
@@ -61,8 +62,7 @@ impl Resolvers {
                 &domains,
                 &[],
                 &settings,
-                pin_dir,
-                enforcement::ONLY_TASK,
+                AllowlistMaps::open(pin_dir, enforcement::ONLY_TASK)?,
                 None,
             )
             .with_context(|| format!("starting the {} resolver", condition.name()))?;
