@@ -9,7 +9,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData};
+use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData, MapError};
 use enforcer_common::{policy::listed, ResolverAddr, ResolverKey, TaskAddr, TASK_PREFIX_BITS};
 
 use crate::{
@@ -114,10 +114,7 @@ impl AllowlistMaps {
             IpAddr::V4(a) => maps.nets_v4.remove(&net_key(task, net, a.octets())),
             IpAddr::V6(a) => maps.nets_v6.remove(&net_key(task, net, a.octets())),
         };
-        match result {
-            Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            other => other.map_err(map_error("ALLOW")),
-        }
+        ignore_absent(result)
     }
 
     /// The single-address entry of `addr` ([`listed::NO`] when there is none).
@@ -129,7 +126,7 @@ impl AllowlistMaps {
         };
         match result {
             Ok(value) => Ok(value),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(listed::NO),
+            Err(MapError::KeyNotFound) => Ok(listed::NO),
             Err(e) => Err(map_error("ALLOW")(e)),
         }
     }
@@ -218,24 +215,24 @@ impl AllowlistMaps {
     /// DNS of the task in `netns_cookie` has nowhere to go from now on: it is refused.
     pub fn remove_resolver(&mut self, netns_cookie: u64) -> Result<()> {
         let mut maps = self.maps();
-        match maps
+        let removed = maps
             .resolvers
-            .remove(&ResolverKey::new(self.task, netns_cookie))
-        {
-            Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            other => other.map_err(map_error(RESOLVERS)),
-        }
+            .remove(&ResolverKey::new(self.task, netns_cookie));
+        ignore_absent(removed)
     }
 }
 
-fn ignore_absent(result: std::result::Result<(), aya::maps::MapError>) -> Result<()> {
+/// A removal's result, with "no such entry" (aya reports the kernel's ENOENT as a failed
+/// syscall) counted as done.
+fn ignore_absent(result: std::result::Result<(), MapError>) -> Result<()> {
     match result {
-        Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        Err(MapError::KeyNotFound) => Ok(()),
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         other => other.map_err(map_error("ALLOW")),
     }
 }
 
-fn typed<M: TryFrom<Map, Error = aya::maps::MapError>>(name: &'static str, map: Map) -> Result<M> {
+fn typed<M: TryFrom<Map, Error = MapError>>(name: &'static str, map: Map) -> Result<M> {
     M::try_from(map).map_err(map_error(name))
 }
 
@@ -246,7 +243,7 @@ fn net_key<const N: usize>(task: u32, net: AllowedNet, octets: [u8; N]) -> Key<T
     )
 }
 
-pub(crate) fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
+pub(crate) fn map_error(name: &'static str) -> impl Fn(MapError) -> Error {
     move |source| Error::Map { name, source }
 }
 

@@ -101,9 +101,15 @@ fn cgroups_made_by_others_are_enforced_in_each_mode_until_released() {
     );
 
     let metrics = agent.client().metrics().unwrap();
-    let refused = metric(&metrics, "enforcer_connects_total{task=\"none\",verdict=\"refused\"}");
+    let refused = metric(
+        &metrics,
+        "enforcer_connects_total{task=\"none\",verdict=\"refused\"}",
+    );
     assert!(refused >= 1.0, "{metrics}");
-    let allowed = metric(&metrics, "enforcer_connects_total{task=\"full\",verdict=\"allowed\"}");
+    let allowed = metric(
+        &metrics,
+        "enforcer_connects_total{task=\"full\",verdict=\"allowed\"}",
+    );
     assert!(allowed >= 1.0, "{metrics}");
     assert_eq!(metric(&metrics, "enforcer_tasks"), 3.0, "{metrics}");
 
@@ -346,7 +352,10 @@ fn a_killed_agent_leaves_every_policy_in_force_and_a_new_one_takes_over() {
     let fetched = http.probe(&["fetch", &dns, "files.lab.test"]);
     assert!(fetched.ok, "lookups work again: {fetched:?}");
     let metrics = agent.client().metrics().unwrap();
-    assert!(metric(&metrics, "enforcer_dns_answer_seconds_count") >= 1.0, "{metrics}");
+    assert!(
+        metric(&metrics, "enforcer_dns_answer_seconds_count") >= 1.0,
+        "{metrics}"
+    );
     let answered = "enforcer_dns_answers_total{task=\"http\",verdict=\"answered\"}";
     assert!(metric(&metrics, answered) >= 1.0, "{metrics}");
     assert!(tcp(&none, h0).is_eperm(), "None is still closed");

@@ -28,7 +28,13 @@ fn network(i: usize, lab: &Lab) -> serde_json::Value {
 fn sleeper(cgroup: &TestCgroup) -> Child {
     cgroup
         .command(&probe_bin())
-        .args(["connect-loop", "--target", "127.0.0.1:9", "--duration-ms", "600000"])
+        .args([
+            "connect-loop",
+            "--target",
+            "127.0.0.1:9",
+            "--duration-ms",
+            "600000",
+        ])
         .args(["--interval-ms", "60000", "--timeout-ms", "10"])
         .stdout(Stdio::null())
         .spawn()
@@ -43,9 +49,15 @@ fn assert_policies(cgroups: &[TestCgroup], lab: &Lab, when: &str) {
         let to_h0 = cgroup.probe(&["tcp", &h0.to_string(), "80"]);
         let to_h1 = cgroup.probe(&["tcp", &h1.to_string(), "80"]);
         match i % 3 {
-            0 => assert!(to_h0.is_eperm() && to_h1.is_eperm(), "{when}: task {i} is None"),
+            0 => assert!(
+                to_h0.is_eperm() && to_h1.is_eperm(),
+                "{when}: task {i} is None"
+            ),
             1 => assert!(to_h0.ok && to_h1.ok, "{when}: task {i} is Full"),
-            _ => assert!(to_h0.ok && to_h1.is_eperm(), "{when}: task {i} is HTTP to h0"),
+            _ => assert!(
+                to_h0.ok && to_h1.is_eperm(),
+                "{when}: task {i} is HTTP to h0"
+            ),
         }
     }
 }
@@ -82,7 +94,12 @@ fn a_thousand_tasks_hold_their_own_policies_through_an_agent_crash() {
     assert_policies(&cgroups, &lab, "agent killed");
     agent.restart().unwrap();
     let status = agent.client().status().unwrap();
-    assert_eq!((status.tasks, status.adopted), (TASKS, TASKS), "{}", agent.log());
+    assert_eq!(
+        (status.tasks, status.adopted),
+        (TASKS, TASKS),
+        "{}",
+        agent.log()
+    );
     assert_policies(&cgroups, &lab, "agent restarted");
 
     for i in 0..TASKS {
@@ -90,7 +107,10 @@ fn a_thousand_tasks_hold_their_own_policies_through_an_agent_crash() {
     }
     assert!(agent.client().list().unwrap().is_empty());
     let h1 = lab.host(1).to_string();
-    assert!(cgroups[0].probe(&["tcp", &h1, "80"]).ok, "released: open again");
+    assert!(
+        cgroups[0].probe(&["tcp", &h1, "80"]).ok,
+        "released: open again"
+    );
     for sleeper in &mut sleepers {
         let _ = sleeper.kill();
         let _ = sleeper.wait();
