@@ -1,7 +1,14 @@
 //! The node agent (`enforcer daemon`) enforcing cgroups it did not create, through its API
 //! and CLI: each mode, changes, events, bad requests, and its own crash and restart.
 
-use std::{net::IpAddr, ops::ControlFlow, process::Output, sync::mpsc, time::Duration};
+use std::{
+    io::{BufRead, BufReader},
+    net::IpAddr,
+    ops::ControlFlow,
+    process::{Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
 
 use enforcer::agent::{
     api::{ApiError, CgroupRef, EnforceRequest, EventLine, NetworkRequest, Refusal},
@@ -9,7 +16,7 @@ use enforcer::agent::{
 };
 use enforcer_tests::{
     agent::{TestAgent, TestCgroup},
-    lab_or_skip,
+    enforcer_bin, lab_or_skip, probe_bin, Attempt,
 };
 use serde_json::json;
 
@@ -145,6 +152,113 @@ fn a_running_task_changes_mode_with_one_call() {
         tcp(&cgroup, h0).is_eperm(),
         "refused again once back to None"
     );
+}
+
+#[test]
+fn a_change_under_a_connecting_client_leaves_no_gap() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("no-gap", &lab).unwrap();
+    let cgroup = TestCgroup::create("no-gap").unwrap();
+    let (h0, h1) = (lab.host(0).to_string(), lab.host(1).to_string());
+    attach(
+        &agent,
+        "task",
+        &cgroup,
+        &["--network", "HTTP", "--domain", &h0],
+    );
+    let mut client = cgroup
+        .command(&probe_bin())
+        .args(["connect-loop", "--target", &format!("{h0}:80")])
+        .args(["--target", &format!("{h1}:80")])
+        .args([
+            "--duration-ms",
+            "3000",
+            "--interval-ms",
+            "2",
+            "--timeout-ms",
+            "1000",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(client.stdout.take().unwrap()).lines();
+    let (mut attempts, mut changed_at) = (Vec::new(), None);
+    for line in lines {
+        attempts.push(serde_json::from_str::<Attempt>(&line.unwrap()).unwrap());
+        if attempts.len() == 200 {
+            let both = NetworkRequest {
+                network: Some(json!({"Type": "HTTP", "Domains": [h0, h1]})),
+                ..Default::default()
+            };
+            agent.client().change("task", &both).unwrap();
+            changed_at = Some(attempts.len());
+        }
+    }
+    assert!(client.wait().unwrap().success());
+    let changed_at = changed_at.expect("the change was made");
+    assert!(
+        attempts.len() > changed_at + 50,
+        "too few attempts: {}",
+        attempts.len()
+    );
+    for (i, attempt) in attempts.iter().enumerate() {
+        if attempt.target == format!("{h0}:80") {
+            assert!(
+                attempt.ok,
+                "h0, allowed throughout, failed at attempt {i}: {attempt:?}"
+            );
+        } else if i < changed_at {
+            assert!(!attempt.ok, "h1 allowed at attempt {i}, before the change");
+        } else if i > changed_at + 1 {
+            // One attempt may be in flight while the settings change.
+            assert!(attempt.ok, "h1 refused at attempt {i}, after the change");
+        }
+    }
+}
+
+#[test]
+fn gc_of_dead_runs_leaves_the_agents_tasks_alone() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let mut agent = TestAgent::start("gc", &lab).unwrap();
+    let cgroup = TestCgroup::create("gc").unwrap();
+    attach(&agent, "task", &cgroup, &["--network", "None"]);
+    let _sleeper = cgroup
+        .command(&probe_bin())
+        .args([
+            "connect-loop",
+            "--target",
+            "127.0.0.1:9",
+            "--duration-ms",
+            "60000",
+        ])
+        .args(["--interval-ms", "30000", "--timeout-ms", "10"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    agent.kill9();
+    let gc = std::process::Command::new(enforcer_bin())
+        .arg("gc")
+        .output()
+        .unwrap();
+    assert_success(&gc, "gc");
+    assert!(
+        std::fs::read_to_string(cgroup.path().join("cgroup.procs"))
+            .unwrap()
+            .lines()
+            .count()
+            >= 1,
+        "gc killed a process of an agent's task"
+    );
+    assert!(
+        tcp(&cgroup, IpAddr::V4(lab.host(0))).is_eperm(),
+        "and the task is still enforced"
+    );
+    agent.restart().unwrap();
+    assert_eq!(agent.client().status().unwrap().adopted, 1);
 }
 
 #[test]
