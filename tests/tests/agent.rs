@@ -226,7 +226,7 @@ fn gc_of_dead_runs_leaves_the_agents_tasks_alone() {
     let mut agent = TestAgent::start("gc", &lab).unwrap();
     let cgroup = TestCgroup::create("gc").unwrap();
     attach(&agent, "task", &cgroup, &["--network", "None"]);
-    let _sleeper = cgroup
+    let mut sleeper = cgroup
         .command(&probe_bin())
         .args([
             "connect-loop",
@@ -259,6 +259,8 @@ fn gc_of_dead_runs_leaves_the_agents_tasks_alone() {
     );
     agent.restart().unwrap();
     assert_eq!(agent.client().status().unwrap().adopted, 1);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
 }
 
 #[test]
