@@ -4,6 +4,7 @@
 //! borrows the loader's program set.
 
 use std::{
+    collections::HashSet,
     net::IpAddr,
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
@@ -154,54 +155,26 @@ impl AllowlistMaps {
     /// Takes every entry of the task off the maps, resolvers included: what is left of a
     /// released task, or of one whose entries are not known (adopted after a crash).
     pub fn clear(&mut self) -> Result<()> {
-        let mut maps = self.maps();
         let task = self.task;
-        let mine4: Vec<_> = maps
-            .hosts_v4
-            .keys()
-            .flatten()
-            .filter(|k| k.task() == task)
-            .collect();
-        for key in mine4 {
-            ignore_absent(maps.hosts_v4.remove(&key))?;
-        }
-        let mine6: Vec<_> = maps
-            .hosts_v6
-            .keys()
-            .flatten()
-            .filter(|k| k.task() == task)
-            .collect();
-        for key in mine6 {
-            ignore_absent(maps.hosts_v6.remove(&key))?;
-        }
-        let nets4: Vec<_> = maps
-            .nets_v4
-            .keys()
-            .flatten()
-            .filter(|k| k.data().task() == task)
-            .collect();
-        for key in nets4 {
-            ignore_absent(maps.nets_v4.remove(&key))?;
-        }
-        let nets6: Vec<_> = maps
-            .nets_v6
-            .keys()
-            .flatten()
-            .filter(|k| k.data().task() == task)
-            .collect();
-        for key in nets6 {
-            ignore_absent(maps.nets_v6.remove(&key))?;
-        }
-        let resolvers: Vec<_> = maps
-            .resolvers
-            .keys()
-            .flatten()
-            .filter(|k| k.task == task)
-            .collect();
-        for key in resolvers {
-            ignore_absent(maps.resolvers.remove(&key))?;
-        }
-        Ok(())
+        self.remove_entries(|owner| owner == task)
+    }
+
+    /// Takes every entry of every task not in `live` off the maps: what a starting agent
+    /// sweeps away, so no task number is ever reused with another task's entries.
+    pub fn keep_only(&mut self, live: &HashSet<u32>) -> Result<()> {
+        self.remove_entries(|owner| !live.contains(&owner))
+    }
+
+    /// Removes the entries (of any task) whose owner `doomed` says; a map that can't be
+    /// read or written is an error, never skipped.
+    fn remove_entries(&mut self, doomed: impl Fn(u32) -> bool) -> Result<()> {
+        let mut maps = self.maps();
+        let maps = &mut *maps;
+        remove_where(&mut maps.hosts_v4, HOSTS_V4, |k| doomed(k.task()))?;
+        remove_where(&mut maps.hosts_v6, HOSTS_V6, |k| doomed(k.task()))?;
+        remove_where(&mut maps.nets_v4, NETS_V4, |k| doomed(k.data().task()))?;
+        remove_where(&mut maps.nets_v6, NETS_V6, |k| doomed(k.data().task()))?;
+        remove_where(&mut maps.resolvers, RESOLVERS, |k| doomed(k.task))
     }
 
     /// Steers the task's DNS in the network namespace `netns_cookie` to `resolver`.
@@ -220,6 +193,46 @@ impl AllowlistMaps {
             .remove(&ResolverKey::new(self.task, netns_cookie));
         ignore_absent(removed)
     }
+}
+
+/// A map whose keys can be listed and removed.
+trait KeyedMap {
+    type Key;
+    fn all_keys(&self) -> std::result::Result<Vec<Self::Key>, MapError>;
+    fn remove_key(&mut self, key: &Self::Key) -> std::result::Result<(), MapError>;
+}
+
+impl<K: aya::Pod, V: aya::Pod> KeyedMap for HashMap<MapData, K, V> {
+    type Key = K;
+    fn all_keys(&self) -> std::result::Result<Vec<K>, MapError> {
+        self.keys().collect()
+    }
+    fn remove_key(&mut self, key: &K) -> std::result::Result<(), MapError> {
+        self.remove(key)
+    }
+}
+
+impl<K: aya::Pod, V: aya::Pod> KeyedMap for LpmTrie<MapData, K, V> {
+    type Key = Key<K>;
+    fn all_keys(&self) -> std::result::Result<Vec<Key<K>>, MapError> {
+        self.keys().collect()
+    }
+    fn remove_key(&mut self, key: &Key<K>) -> std::result::Result<(), MapError> {
+        self.remove(key)
+    }
+}
+
+/// Removes the keys of `map` that `doomed` picks.
+fn remove_where<M: KeyedMap>(
+    map: &mut M,
+    name: &'static str,
+    doomed: impl Fn(&M::Key) -> bool,
+) -> Result<()> {
+    let keys = map.all_keys().map_err(map_error(name))?;
+    for key in keys.iter().filter(|key| doomed(key)) {
+        ignore_absent(map.remove_key(key))?;
+    }
+    Ok(())
 }
 
 /// A removal's result, with "no such entry" (aya reports the kernel's ENOENT as a failed

@@ -214,6 +214,16 @@ impl TestCgroup {
 }
 
 impl TestCgroup {
+    /// A process that stays in the cgroup, idle, until it is killed (with the cgroup at the
+    /// latest): a task's running process, as a container has.
+    pub fn spawn_idle(&self) -> Child {
+        self.command(Path::new("/bin/sleep"))
+            .arg("infinity")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting a process in the cgroup")
+    }
+
     /// Runs `enforcer-probe ARGS...` inside the cgroup (with every capability) and returns
     /// its result.
     pub fn probe(&self, args: &[&str]) -> ProbeResult {

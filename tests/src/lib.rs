@@ -11,6 +11,7 @@
 
 pub mod agent;
 mod binaries;
+mod connect_loop;
 pub mod container;
 pub mod expect;
 mod host_service;
@@ -28,6 +29,7 @@ pub mod task;
 mod zone_spec;
 
 pub use binaries::{enforcer_bin, probe_bin};
+pub use connect_loop::connect_loop;
 pub use host_service::HostService;
 pub use lab::{cleanup_stale_labs, Lab};
 pub use output::{Attempt, ProbeResult};

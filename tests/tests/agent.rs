@@ -1,14 +1,7 @@
 //! The node agent (`enforcer daemon`) enforcing cgroups it did not create, through its API
 //! and CLI: each mode, changes, events, bad requests, and its own crash and restart.
 
-use std::{
-    io::{BufRead, BufReader},
-    net::IpAddr,
-    ops::ControlFlow,
-    process::{Output, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::{net::IpAddr, ops::ControlFlow, process::Output, sync::mpsc, time::Duration};
 
 use enforcer::agent::{
     api::{ApiError, CgroupRef, EnforceRequest, EventLine, NetworkRequest, Refusal},
@@ -16,7 +9,7 @@ use enforcer::agent::{
 };
 use enforcer_tests::{
     agent::{TestAgent, TestCgroup},
-    enforcer_bin, lab_or_skip, probe_bin, Attempt,
+    connect_loop, enforcer_bin, lab_or_skip, probe_bin,
 };
 use serde_json::json;
 
@@ -168,35 +161,18 @@ fn a_change_under_a_connecting_client_leaves_no_gap() {
         &cgroup,
         &["--network", "HTTP", "--domain", &h0],
     );
-    let mut client = cgroup
-        .command(&probe_bin())
-        .args(["connect-loop", "--target", &format!("{h0}:80")])
-        .args(["--target", &format!("{h1}:80")])
-        .args([
-            "--duration-ms",
-            "3000",
-            "--interval-ms",
-            "2",
-            "--timeout-ms",
-            "1000",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(client.stdout.take().unwrap()).lines();
-    let (mut attempts, mut changed_at) = (Vec::new(), None);
-    for line in lines {
-        attempts.push(serde_json::from_str::<Attempt>(&line.unwrap()).unwrap());
-        if attempts.len() == 200 {
+    let mut changed_at = None;
+    let targets = [format!("{h0}:80"), format!("{h1}:80")];
+    let attempts = connect_loop(cgroup.command(&probe_bin()), &targets, |count| {
+        if count == 200 {
             let both = NetworkRequest {
                 network: Some(json!({"Type": "HTTP", "Domains": [h0, h1]})),
                 ..Default::default()
             };
             agent.client().change("task", &both).unwrap();
-            changed_at = Some(attempts.len());
+            changed_at = Some(count);
         }
-    }
-    assert!(client.wait().unwrap().success());
+    });
     let changed_at = changed_at.expect("the change was made");
     assert!(
         attempts.len() > changed_at + 50,
@@ -226,19 +202,7 @@ fn gc_of_dead_runs_leaves_the_agents_tasks_alone() {
     let mut agent = TestAgent::start("gc", &lab).unwrap();
     let cgroup = TestCgroup::create("gc").unwrap();
     attach(&agent, "task", &cgroup, &["--network", "None"]);
-    let mut sleeper = cgroup
-        .command(&probe_bin())
-        .args([
-            "connect-loop",
-            "--target",
-            "127.0.0.1:9",
-            "--duration-ms",
-            "60000",
-        ])
-        .args(["--interval-ms", "30000", "--timeout-ms", "10"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut sleeper = cgroup.spawn_idle();
     agent.kill9();
     let gc = std::process::Command::new(enforcer_bin())
         .arg("gc")

@@ -1,15 +1,12 @@
 //! A thousand tasks at once under one agent: each with its own policy and a process in its
 //! cgroup, all kept through a `kill -9` of the agent, all released after.
 
-use std::{
-    net::IpAddr,
-    process::{Child, Stdio},
-};
+use std::{net::IpAddr, process::Child};
 
 use enforcer::agent::api::{CgroupRef, EnforceRequest, NetworkRequest};
 use enforcer_tests::{
     agent::{TestAgent, TestCgroup},
-    lab_or_skip, probe_bin, Lab,
+    lab_or_skip, Lab,
 };
 use serde_json::json;
 
@@ -22,23 +19,6 @@ fn network(i: usize, lab: &Lab) -> serde_json::Value {
         1 => json!({"Type": "Full"}),
         _ => json!({"Type": "HTTP", "Domains": [lab.host(0).to_string()]}),
     }
-}
-
-/// A process that stays in the task's cgroup until the test ends.
-fn sleeper(cgroup: &TestCgroup) -> Child {
-    cgroup
-        .command(&probe_bin())
-        .args([
-            "connect-loop",
-            "--target",
-            "127.0.0.1:9",
-            "--duration-ms",
-            "600000",
-        ])
-        .args(["--interval-ms", "60000", "--timeout-ms", "10"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 /// Checks tasks `i` of each mode still hold their policy.
@@ -72,7 +52,7 @@ fn a_thousand_tasks_hold_their_own_policies_through_an_agent_crash() {
     let cgroups: Vec<TestCgroup> = (0..TASKS)
         .map(|i| parent.child(&format!("task-{i}")).unwrap())
         .collect();
-    let mut sleepers: Vec<Child> = cgroups.iter().map(sleeper).collect();
+    let mut sleepers: Vec<Child> = cgroups.iter().map(TestCgroup::spawn_idle).collect();
     let client = agent.client();
     for (i, cgroup) in cgroups.iter().enumerate() {
         let request = EnforceRequest {

@@ -12,8 +12,8 @@ use enforcer::{
 };
 use enforcer_common::{Counter, Hook, Mode, Reason};
 use enforcer_tests::{
-    kernel_lab_available, lab_or_skip, probe_bin, run_probe, scoped::ScopedEnforcement, Attempt,
-    Lab,
+    connect_loop, kernel_lab_available, lab_or_skip, probe_bin, run_probe,
+    scoped::ScopedEnforcement, Lab,
 };
 
 fn http_policy(allowed: &[IpAddr]) -> TaskPolicy {
@@ -31,42 +31,19 @@ fn the_allowlist_changes_under_a_connecting_client_without_gaps() {
     };
     let (a, b) = (IpAddr::V4(lab.host(0)), IpAddr::V4(lab.host(1)));
     let mut scope = ScopedEnforcement::attach("live", &http_policy(&[a])).unwrap();
-    let mut client = scope
-        .confined(&probe_bin())
-        .unwrap()
-        .args([
-            "connect-loop",
-            "--target",
-            &format!("{a}:80"),
-            "--target",
-            &format!("{b}:80"),
-        ])
-        .args([
-            "--duration-ms",
-            "3000",
-            "--interval-ms",
-            "2",
-            "--timeout-ms",
-            "1000",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(client.stdout.take().unwrap()).lines();
-    let (mut attempts, mut b_allowed_at, mut a_removed_at) = (Vec::new(), None, None);
-    for line in lines {
-        let attempt: Attempt = serde_json::from_str(&line.unwrap()).unwrap();
-        attempts.push(attempt);
-        if attempts.len() == 100 {
+    let (mut b_allowed_at, mut a_removed_at) = (None, None);
+    let client = scope.confined(&probe_bin()).unwrap();
+    let targets = [format!("{a}:80"), format!("{b}:80")];
+    let attempts = connect_loop(client, &targets, |count| {
+        if count == 100 {
             scope.enforcement().allow(AllowedNet::host(b)).unwrap();
-            b_allowed_at = Some(attempts.len());
+            b_allowed_at = Some(count);
         }
-        if attempts.len() == 300 {
+        if count == 300 {
             scope.enforcement().disallow(AllowedNet::host(a)).unwrap();
-            a_removed_at = Some(attempts.len());
+            a_removed_at = Some(count);
         }
-    }
-    assert!(client.wait().unwrap().success());
+    });
     let (b_allowed_at, a_removed_at) = (b_allowed_at.unwrap(), a_removed_at.unwrap());
     assert!(
         attempts.len() > a_removed_at + 50,

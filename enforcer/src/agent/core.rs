@@ -73,6 +73,8 @@ struct AgentTask {
 struct Tasks {
     set: ProgramSet,
     by_id: BTreeMap<String, AgentTask>,
+    /// The number the next task gets.
+    next_number: u32,
 }
 
 /// The node agent's core.
@@ -103,6 +105,7 @@ impl Agent {
             tasks: Mutex::new(Tasks {
                 set,
                 by_id: BTreeMap::new(),
+                next_number: 1,
             }),
             names: Arc::default(),
             events,
@@ -255,10 +258,14 @@ impl Agent {
     }
 
     /// The smallest task number not in use.
-    fn free_number(tasks: &Tasks) -> u32 {
-        let used: std::collections::HashSet<u32> =
-            tasks.by_id.values().map(|t| t.record.number).collect();
-        (1..).find(|n| !used.contains(n)).unwrap_or(u32::MAX)
+    /// A number no task of this agent had since it started, nor any recorded task: a
+    /// number is never reused while entries of its last task could be left over.
+    fn new_number(tasks: &mut Tasks) -> Result<u32, Refusal> {
+        let number = tasks.next_number;
+        tasks.next_number = number.checked_add(1).ok_or_else(|| {
+            Refusal::EnforceFailed("task numbers exhausted: restart the agent".into())
+        })?;
+        Ok(number)
     }
 
     fn insert(&self, tasks: &mut Tasks, task: AgentTask) {
@@ -330,6 +337,10 @@ impl Agent {
     fn adopt_all(&self) -> crate::Result<()> {
         let records = self.store.load_all()?;
         let mut tasks = self.tasks();
+        // Entries of numbers no record names (a release that failed half way) go first.
+        let live: std::collections::HashSet<u32> = records.iter().map(|r| r.number).collect();
+        tasks.set.allowlist(0).keep_only(&live)?;
+        tasks.next_number = live.iter().max().map_or(1, |n| n.saturating_add(1));
         for record in records {
             let id = record.id.clone();
             match self.adopt(&mut tasks, record) {
@@ -501,7 +512,7 @@ impl TaskService for Agent {
         let record = TaskRecord {
             format: AGENT_FORMAT,
             id: request.id.clone(),
-            number: Agent::free_number(&tasks),
+            number: Agent::new_number(&mut tasks)?,
             cgroup: found.cgroup.clone(),
             cgroup_id,
             network: spec,
@@ -550,7 +561,7 @@ impl TaskService for Agent {
         let (spec, ports) = self.network_of(&network)?;
         let new_policy = policy::for_network(&self.resolved(&spec), &ports);
         let mut tasks = self.tasks();
-        let Tasks { set, by_id } = &mut *tasks;
+        let Tasks { set, by_id, .. } = &mut *tasks;
         let task = by_id
             .get_mut(id)
             .ok_or_else(|| Refusal::NotFound(id.to_owned()))?;
