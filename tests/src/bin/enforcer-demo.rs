@@ -1,5 +1,9 @@
 //! `cargo xtask demo`: builds a lab of network namespaces and runs real tasks through
-//! `enforcer run` under None, Full and HTTP, printing what was allowed and refused.
+//! `enforcer run` under None, Full and HTTP, then through the node agent, printing what was
+//! allowed and refused.
+
+#[path = "demo/agent.rs"]
+mod agent;
 
 use anyhow::{bail, Result};
 use enforcer_tests::{
@@ -48,7 +52,7 @@ fn main() -> Result<()> {
     if failures > 0 {
         bail!("{failures} task(s) could not be enforced");
     }
-    Ok(())
+    agent::run(&lab)
 }
 
 fn scenarios(lab: &Lab) -> Vec<Scenario> {
