@@ -21,9 +21,7 @@ impl std::fmt::Display for HookOutcome {
             HookOutcome::Enforced { id, mode } => {
                 write!(f, "container {id}: network {mode} enforced")
             }
-            HookOutcome::LeftAlone { id } => {
-                write!(f, "container {id}: no network annotations; left alone")
-            }
+            HookOutcome::LeftAlone { id } => write!(f, "container {id}: not enforced; left alone"),
             HookOutcome::Released { id } => write!(f, "container {id}: released"),
         }
     }
@@ -53,7 +51,12 @@ pub fn run(
             },
         },
         HookStage::Poststop => {
-            let id = release_id(&state).map_err(|e| e.to_string())?;
+            // An id that can't name a task was never enforced (createRuntime refuses it, or
+            // left the container alone): nothing to release. runc takes ids (`a+b`) that
+            // task ids don't.
+            let Ok(id) = release_id(&state) else {
+                return Ok(HookOutcome::LeftAlone { id: state.id });
+            };
             match agent.release(&id) {
                 // Never enforced (left alone), or released already: nothing to do.
                 Ok(()) | Err(ClientError::Api { status: 404, .. }) => {

@@ -244,6 +244,33 @@ impl Bundle {
         self.dir.join("hooks")
     }
 
+    /// Copies the host's `enforcer-probe` into the root filesystem as `/bin/enforcer-probe`.
+    pub fn install_probe(&self) -> Result<()> {
+        self.install_binary(&crate::probe_bin(), "enforcer-probe")
+    }
+
+    /// Copies a host binary into the root filesystem as `/bin/<name>`, with the shared
+    /// libraries and loader `ldd` lists for it at the same paths, so that it runs in the
+    /// container as on the host.
+    pub fn install_binary(&self, binary: &Path, name: &str) -> Result<()> {
+        for library in shared_libraries(binary)? {
+            let inside = self
+                .rootfs()
+                .join(library.strip_prefix("/").unwrap_or(&library));
+            if let Some(dir) = inside.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("create {}", dir.display()))?;
+            }
+            // `copy` follows the host's symlinks: the container gets the files themselves.
+            std::fs::copy(&library, &inside)
+                .with_context(|| format!("copy {} into the bundle", library.display()))?;
+        }
+        let target = self.rootfs().join("bin").join(name);
+        std::fs::copy(binary, &target)
+            .with_context(|| format!("copy {} into the bundle", binary.display()))?;
+        Ok(())
+    }
+
     fn build_rootfs(&self) -> Result<()> {
         let bin = self.rootfs().join("bin");
         std::fs::create_dir_all(&bin).with_context(|| format!("create {}", bin.display()))?;
@@ -267,6 +294,41 @@ impl Drop for Bundle {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The absolute paths of the shared libraries (and the loader) `ldd` lists for `binary`;
+/// none for a static one.
+fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
+    let out = std::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .context("run ldd (package libc-bin)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if format!("{text}{stderr}").contains("not a dynamic executable") {
+            return Ok(Vec::new());
+        }
+        anyhow::bail!("ldd {}: {}", binary.display(), stderr.trim());
+    }
+    let mut libraries = Vec::new();
+    for line in text.lines() {
+        // `libc.so.6 => /lib/.../libc.so.6 (0x...)`, `/lib64/ld-linux-x86-64.so.2 (0x...)`,
+        // `linux-vdso.so.1 (0x...)` (in the kernel: nothing to copy).
+        let path = match line.split_once("=>") {
+            Some((name, found)) => {
+                if found.trim_start().starts_with("not found") {
+                    anyhow::bail!("ldd {}: {} not found", binary.display(), name.trim());
+                }
+                found.split_whitespace().next().unwrap_or_default()
+            }
+            None => line.split_whitespace().next().unwrap_or_default(),
+        };
+        if path.starts_with('/') {
+            libraries.push(PathBuf::from(path));
+        }
+    }
+    Ok(libraries)
 }
 
 /// What a [`Bundle::recording_hook`] saw, once it has run.

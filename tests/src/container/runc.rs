@@ -129,6 +129,13 @@ impl Container {
         Ok(())
     }
 
+    /// Deletes the stopped container (`runc delete`): runc removes its cgroups and runs its
+    /// poststop hooks. Returns runc's output, failed or not (a failing poststop hook fails
+    /// it).
+    pub fn delete(&self) -> Result<Output> {
+        try_output_within(Command::new(RUNC).args(["delete", &self.id]), RUN_TIMEOUT)
+    }
+
     /// What the detached container and runc wrote so far (empty for [`Container::run`]).
     pub fn log(&self) -> String {
         self.log
