@@ -85,6 +85,10 @@ fn cgroups_made_by_others_are_enforced_in_each_mode_until_released() {
     );
 
     assert!(tcp(&none, h0).is_eperm(), "None refuses at once");
+    // A cgroup the task makes after it was enforced is enforced with it.
+    let nested = none.child("made-later").unwrap();
+    assert!(tcp(&nested, h0).is_eperm(), "a nested cgroup is covered");
+    drop(nested);
     assert!(tcp(&full, h1).ok, "Full allows");
     assert!(tcp(&http, h0).ok, "HTTP allows its listed address");
     assert!(tcp(&http, h1).is_eperm(), "HTTP refuses the rest");
