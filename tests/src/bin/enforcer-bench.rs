@@ -10,9 +10,12 @@
 //! queries straight to the lab's DNS server (`dns-direct`) and steered through the task's
 //! enforcer resolver (`dns-enforced`, HTTP mode), how long the resolver takes to open an
 //! answer's addresses in the kernel, and whether a connect right after a lookup ever
-//! fails. A report, not a test: it exits 0 whether the goals are met or not, and non-zero
-//! only when it could not measure. Needs root; run one at a time (the lab's addresses are
-//! fixed).
+//! fails. Then the node agent: a real `enforcer daemon` enforcing tasks through its API,
+//! with the latency of each attach at 1, 100 and 1,000 tasks enforced, its memory at
+//! 1,000 tasks, a connect's kernel time with 1 task and with 1,050 enforced, and the rate
+//! of denial events it delivers before some are lost. A report, not a test: it exits 0
+//! whether the goals are met or not, and non-zero only when it could not measure. Needs
+//! root; run one at a time (the lab's addresses are fixed).
 
 mod bench;
 
@@ -27,7 +30,8 @@ use bench::{client::Kind, dns::client::Names, dns::measure::DnsSettings};
 
 /// Measures what the enforcer costs a task's networking: TCP throughput, connect() rate
 /// and ping-pong rate of a client in a task cgroup, without programs, in Full mode and in
-/// HTTP mode; and DNS latency through HTTP mode's task resolver. Needs root.
+/// HTTP mode; DNS latency through HTTP mode's task resolver; and the node agent's attach
+/// latency, memory, connect cost with many tasks and event rate. Needs root.
 #[derive(Parser)]
 #[command(
     name = "enforcer-bench",
@@ -60,6 +64,10 @@ struct RunArgs {
     /// Lookups per repetition each followed by a connect to the answer.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     first_connects: u32,
+    /// Rounds of the node agent's connect cost, each with 1 task enforced then 1,050 (each
+    /// round but the last releases the 1,049 again).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    agent_reps: u32,
 }
 
 #[derive(Subcommand)]
@@ -118,6 +126,19 @@ enum Role {
         #[arg(long)]
         cpu: usize,
     },
+    /// Refused connects at a rate; prints one JSON line (run inside a None task's cgroup).
+    #[command(hide = true)]
+    AgentHammer {
+        #[arg(long)]
+        addr: IpAddr,
+        #[arg(long)]
+        port: u16,
+        /// Attempts a second; 0: as fast as it can.
+        #[arg(long)]
+        rate: u32,
+        #[arg(long)]
+        duration_ms: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -128,7 +149,13 @@ fn main() -> ExitCode {
                 queries: cli.run.dns_queries,
                 first_connects: cli.run.first_connects,
             };
-            bench::run::run(cli.run.reps, cli.run.duration_ms, cli.run.cpu, dns)
+            bench::run::run(
+                cli.run.reps,
+                cli.run.duration_ms,
+                cli.run.cpu,
+                dns,
+                cli.run.agent_reps,
+            )
         }
         Some(Role::Serve { addr, port, cpu }) => bench::server::serve((addr, port).into(), cpu),
         Some(Role::Client {
@@ -152,6 +179,12 @@ fn main() -> ExitCode {
             first,
             cpu,
         }) => bench::dns::first_connect::run(server, port, count, first, cpu),
+        Some(Role::AgentHammer {
+            addr,
+            port,
+            rate,
+            duration_ms,
+        }) => bench::agent::hammer::run((addr, port).into(), rate, duration_ms),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

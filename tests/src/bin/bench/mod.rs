@@ -1,7 +1,8 @@
 //! The benchmark's parts: the lab and its server, the task cgroups under each condition,
-//! the client that measures, the programs' kernel time, the DNS measurements, and the
-//! report.
+//! the client that measures, the programs' kernel time, the DNS measurements, the node
+//! agent's measurements, and the report.
 
+pub mod agent;
 pub mod child;
 pub mod client;
 pub mod conditions;

@@ -1,12 +1,13 @@
 //! The run: build the lab and the conditions, measure every metric under every condition
 //! in each repetition (with the programs' run-time statistics on), then the DNS
-//! measurements, then remove everything and print the report.
+//! measurements, then the node agent's, then remove everything and print the report.
 
 use std::{path::Path, time::Instant};
 
 use anyhow::{bail, Context};
 
 use super::{
+    agent::{self, AgentSettings},
     child,
     client::{Kind, Sample},
     conditions::{Condition, Tasks, HTTP_ALLOWLIST_LEN},
@@ -27,6 +28,7 @@ pub fn run(
     duration_ms: u64,
     cpu: Option<usize>,
     dns_settings: DnsSettings,
+    agent_reps: u32,
 ) -> anyhow::Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -78,6 +80,15 @@ pub fn run(
         .map(|condition| Ok((condition, tasks.counters(condition)?)))
         .collect::<anyhow::Result<_>>()?;
     tasks.close()?;
+    // With the lab: the agent's tasks connect to its server.
+    let agent_settings = AgentSettings {
+        reps: agent_reps,
+        duration_ms,
+        cpu,
+    };
+    let agent_started = Instant::now();
+    let agent_results = agent::measure(&exe, &agent_settings).context("the node agent")?;
+    let agent_seconds = agent_started.elapsed().as_secs_f64();
     lab.close()?;
 
     println!();
@@ -92,8 +103,11 @@ pub fn run(
     dns::report::print_resolvers(&resolver_reports);
     dns::report::print_first_connects(dns_bench.results());
     println!();
+    agent::report::print(&agent_results, &agent_settings, agent_seconds);
+    println!();
     report::print_goals(&results, &kernel);
     dns::report::print_goals(dns_bench.results());
+    agent::report::print_goals(&agent_results);
     println!();
     for (condition, counters) in counters {
         if let Some(counters) = counters {
@@ -105,7 +119,7 @@ pub fn run(
 }
 
 /// Runs one client confined in `cgroup` and reads its result.
-fn measure(
+pub fn measure(
     exe: &Path,
     kind: Kind,
     cgroup: &Path,

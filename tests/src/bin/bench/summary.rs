@@ -1,4 +1,6 @@
-//! Median and range of the values of a metric, one per repetition.
+//! Median and range of the values of a metric, one per repetition; quantiles of latencies.
+
+use std::time::Duration;
 
 pub struct Summary {
     pub median: f64,
@@ -22,4 +24,10 @@ impl Summary {
             max: values[n - 1],
         }
     }
+}
+
+/// The `q` quantile of `sorted` (not empty) by nearest rank, in microseconds.
+pub fn quantile_us(sorted: &[Duration], q: f64) -> f64 {
+    let rank = (sorted.len() as f64 * q).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
 }

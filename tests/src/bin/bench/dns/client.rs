@@ -16,6 +16,7 @@ use hickory_proto::{
 use serde::{Deserialize, Serialize};
 
 use super::zone;
+use crate::bench::summary::quantile_us;
 
 /// What the queries ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -89,12 +90,6 @@ pub fn run(
     };
     println!("{}", serde_json::to_string(&sample)?);
     Ok(())
-}
-
-/// Nearest rank in `sorted` (not empty).
-fn quantile_us(sorted: &[Duration], q: f64) -> f64 {
-    let rank = (sorted.len() as f64 * q).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
 }
 
 /// A UDP socket connected to `server`.
