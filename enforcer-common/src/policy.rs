@@ -272,6 +272,11 @@ pub fn judge(
     if let Mode::Full = mode {
         return Ok(Route::AsAsked);
     }
+    // Settings not written yet (a zeroed storage): no task, no network, not even loopback,
+    // since the host's namespace is not known.
+    if cfg.task == 0 {
+        return Err(Reason::NetworkNone);
+    }
     let loopback = flow.addr.is_loopback_or_unspecified();
     let tcp_or_udp = flow.protocol == proto::UDP || flow.protocol == proto::TCP;
     if let (Mode::Http, true, true) = (mode, tcp_or_udp, flow.has_port) {
@@ -325,6 +330,9 @@ mod tests {
     }
     const HOST_BOOK: Book = Book {
         in_host_netns: true,
+    };
+    const OWN_NETNS_BOOK: Book = Book {
+        in_host_netns: false,
     };
     const ALLOWED: Addr = Addr::v4([10, 0, 0, 2]);
     const ALLOWED6: Addr = Addr::from_v6([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
@@ -630,11 +638,13 @@ mod tests {
         let zeroed: TaskConfig = unsafe { core::mem::zeroed() };
         assert_eq!(zeroed, TaskConfig::CLOSED);
         for judged in [Judged::Destination, Judged::Packet] {
-            let f = flow(ALLOWED, Some(80), proto::TCP);
-            assert_eq!(
-                judge(&zeroed, &f, &HOST_BOOK, judged),
-                Err(Reason::NetworkNone)
-            );
+            for to in [ALLOWED, LOOPBACK] {
+                let f = flow(to, Some(80), proto::TCP);
+                // Whatever namespace the socket is in: the host's is not known yet.
+                for book in [&HOST_BOOK, &OWN_NETNS_BOOK] {
+                    assert_eq!(judge(&zeroed, &f, book, judged), Err(Reason::NetworkNone));
+                }
+            }
         }
     }
 

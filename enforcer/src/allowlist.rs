@@ -132,24 +132,26 @@ impl AllowlistMaps {
         }
     }
 
-    /// The task's single-address entries with their [`listed`] values.
-    pub fn hosts(&self) -> Result<Vec<(IpAddr, u8)>> {
+    /// Every task's single-address entries: (task, address, [`listed`] value).
+    pub fn all_hosts(&self) -> Result<Vec<(u32, IpAddr, u8)>> {
         let maps = self.maps();
-        let task = self.task;
         let mut found = Vec::new();
         for entry in maps.hosts_v4.iter() {
             let (key, value) = entry.map_err(map_error(HOSTS_V4))?;
-            if key.task() == task {
-                found.push((IpAddr::from(key.addr), value));
-            }
+            found.push((key.task(), IpAddr::from(key.addr), value));
         }
         for entry in maps.hosts_v6.iter() {
             let (key, value) = entry.map_err(map_error(HOSTS_V6))?;
-            if key.task() == task {
-                found.push((IpAddr::from(key.addr), value));
-            }
+            found.push((key.task(), IpAddr::from(key.addr), value));
         }
         Ok(found)
+    }
+
+    /// Steers the task's DNS nowhere, in every namespace: it is refused.
+    pub fn remove_resolvers(&mut self) -> Result<()> {
+        let task = self.task;
+        let mut maps = self.maps();
+        remove_where(&mut maps.resolvers, RESOLVERS, |k| k.task == task)
     }
 
     /// Takes every entry of the task off the maps, resolvers included: what is left of a

@@ -51,6 +51,8 @@ pub const MAX_HOLDS_PER_TASK: usize = 16_384;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(4);
 /// How often holds are checked for their end.
 const EXPIRY_TICK: Duration = Duration::from_secs(1);
+/// How long a stopping resolver waits for its log to drain.
+const EVENT_LOG_DRAIN: Duration = Duration::from_secs(1);
 /// Denial events waiting for the log; more are counted as lost.
 const EVENT_BACKLOG: usize = 1024;
 
@@ -120,6 +122,14 @@ pub struct ResolverReport {
     /// enforced (bucket upper bounds); `None` before the first answer.
     pub enforce_p50: Option<Duration>,
     pub enforce_p99: Option<Duration>,
+}
+
+/// What a resolver hands its successor: the addresses it holds open, with the time each has
+/// left, and those it retired (open connections only).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Handover {
+    pub held: Vec<HeldAddress>,
+    pub retired: Vec<IpAddr>,
 }
 
 /// One task's running resolver.
@@ -231,15 +241,13 @@ impl TaskResolver {
     /// [`TaskResolver::handover`]): those addresses stay as they are and end on this
     /// resolver's schedule. `keep` says which names' holds to take; the others' addresses
     /// are retired (no new connection; open ones go on).
-    pub fn take_over(
-        &self,
-        holds: &[HeldAddress],
-        retired: &[IpAddr],
-        keep: impl Fn(&str) -> bool,
-    ) -> Result<()> {
-        let (kept, dropped): (Vec<HeldAddress>, Vec<HeldAddress>) =
-            holds.iter().cloned().partition(|held| keep(&held.name));
-        let mut retired = retired.to_vec();
+    pub fn take_over(&self, handover: &Handover, keep: impl Fn(&str) -> bool) -> Result<()> {
+        let (kept, dropped): (Vec<HeldAddress>, Vec<HeldAddress>) = handover
+            .held
+            .iter()
+            .cloned()
+            .partition(|held| keep(&held.name));
+        let mut retired = handover.retired.clone();
         retired.extend(dropped.iter().map(|held| held.addr));
         self.shared
             .ledger()
@@ -248,26 +256,31 @@ impl TaskResolver {
 
     /// What this resolver holds (with the time left) and has retired, for the resolver that
     /// replaces it.
-    pub fn handover(&self) -> (Vec<HeldAddress>, Vec<IpAddr>) {
+    pub fn handover(&self) -> Handover {
         let ledger = self.shared.ledger();
-        let retired = ledger.retired().into_iter().map(|(addr, _)| addr).collect();
-        (ledger.holds(Instant::now()), retired)
+        Handover {
+            held: ledger.holds(Instant::now()),
+            retired: ledger.retired().into_iter().map(|(addr, _)| addr).collect(),
+        }
     }
 
     /// Stops answering. From here on the task's DNS is refused in the kernel.
     pub async fn stop(mut self) -> Result<ResolverReport> {
         let unsteered = self.maps.remove_resolver(self.netns_cookie);
-        let report = self.shut_down().await;
+        let (report, _) = self.shut_down().await;
         unsteered.map(|()| report)
     }
 
-    /// Stops answering once another resolver of the task has been steered to in its place
-    /// (the steering entry is the new one's and stays).
-    pub async fn stop_replaced(self) -> ResolverReport {
-        self.shut_down().await
+    /// Stops answering once the task's DNS is steered elsewhere (its steering entry is left
+    /// to whoever clears the task's entries); returns what it held and retired up to its last
+    /// answer, for its successor.
+    pub async fn stop_replaced(self) -> Handover {
+        self.shut_down().await.1
     }
 
-    async fn shut_down(mut self) -> ResolverReport {
+    /// Ends every task of the resolver (servers, queries, connections, expiry), so nothing
+    /// more is answered or opened; returns its report and what it held and retired.
+    async fn shut_down(mut self) -> (ResolverReport, Handover) {
         for server in &self.servers.0 {
             server.abort();
         }
@@ -275,10 +288,17 @@ impl TaskResolver {
             let _ = server.await;
         }
         let report = self.report();
-        // The serving tasks held the last senders: the log drains and ends.
+        let handover = self.handover();
+        // The serving tasks held the last senders: the log drains and ends. Bounded, as the
+        // agent waits for it with its task table locked.
         drop(self.shared);
-        let _ = self.event_log.await;
-        report
+        if tokio::time::timeout(EVENT_LOG_DRAIN, &mut self.event_log)
+            .await
+            .is_err()
+        {
+            self.event_log.abort();
+        }
+        (report, handover)
     }
 }
 

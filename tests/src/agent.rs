@@ -135,6 +135,23 @@ impl TestAgent {
         }
     }
 
+    /// Runs a second agent over this one's socket, pins and records, and returns how it
+    /// ended (it must not start).
+    pub fn second(&self) -> Output {
+        let mut command = Command::new(enforcer_bin());
+        command
+            .arg("daemon")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--socket")
+            .arg(self.socket())
+            .arg("--pin-dir")
+            .arg(&self.pin_dir)
+            .arg("--state-dir")
+            .arg(self.state_dir());
+        output_within(&mut command, Duration::from_secs(30))
+    }
+
     /// Starts the agent again over the same socket, pins and records.
     pub fn restart(&mut self) -> Result<()> {
         self.kill9();
@@ -162,6 +179,20 @@ impl Drop for TestAgent {
         // Unpinning what is left detaches it.
         let _ = std::fs::remove_dir_all(&self.pin_dir);
         let _ = std::fs::remove_dir(PIN_PARENT);
+        remove_pin_locks(&self.pin_dir);
+    }
+}
+
+/// The agent's lock files of the pins under `pin_dir` (kept in /run by the agent).
+pub fn remove_pin_locks(pin_dir: &Path) {
+    let escaped = pin_dir.to_string_lossy().replace('/', "%");
+    let Ok(entries) = std::fs::read_dir("/run/enforcer/locks") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().contains(&escaped) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -1,7 +1,15 @@
 //! The node agent (`enforcer daemon`) enforcing cgroups it did not create, through its API
 //! and CLI: each mode, changes, events, bad requests, and its own crash and restart.
 
-use std::{net::IpAddr, ops::ControlFlow, process::Output, sync::mpsc, time::Duration};
+use std::{
+    io::{BufRead, BufReader},
+    net::IpAddr,
+    ops::ControlFlow,
+    os::unix::fs::MetadataExt,
+    process::{Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
 
 use enforcer::agent::{
     api::{ApiError, CgroupRef, EnforceRequest, EventLine, NetworkRequest, Refusal},
@@ -229,6 +237,173 @@ fn gc_of_dead_runs_leaves_the_agents_tasks_alone() {
     assert_eq!(agent.client().status().unwrap().adopted, 1);
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
+}
+
+#[test]
+fn a_change_does_not_wait_for_the_old_resolvers_open_connections() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("held-dns", &lab).unwrap();
+    let cgroup = TestCgroup::create("held-dns").unwrap();
+    attach(
+        &agent,
+        "task",
+        &cgroup,
+        &["--network", "HTTP", "--domain", "files.lab.test"],
+    );
+    // A DNS-over-TCP connection (steered to the task's resolver) the task keeps open.
+    let mut holder = cgroup
+        .command(&probe_bin())
+        .args([
+            "tcp",
+            &lab.dns().to_string(),
+            "53",
+            "--hold",
+            "--timeout-ms",
+            "60000",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    BufReader::new(holder.stderr.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert!(
+        said.contains("connected"),
+        "the hold did not connect: {said}"
+    );
+    let started = Instant::now();
+    let to_none = NetworkRequest {
+        network: Some(json!({"Type": "None"})),
+        ..Default::default()
+    };
+    agent.client().change("task", &to_none).unwrap();
+    // The old resolver's connections are closed with it, not waited for (its idle
+    // timeout is 10 s; a client that keeps talking would hold a waiting agent forever).
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "the change waited {took:?}");
+    assert!(agent.client().list().is_ok(), "the agent answers");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+#[test]
+fn tasks_do_not_share_a_network_namespace_of_their_own() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("shared-netns", &lab).unwrap();
+    let netns = ScratchNetns::create(&format!("{}-shared", lab.netns()));
+    let (a, b) = (
+        TestCgroup::create("shared-a").unwrap(),
+        TestCgroup::create("shared-b").unwrap(),
+    );
+    let (mut in_a, mut in_b) = (netns.idle_in(&a), netns.idle_in(&b));
+    let enforce = |id: &str, pid: u32, network: serde_json::Value| {
+        let request = EnforceRequest {
+            id: id.into(),
+            cgroup: CgroupRef::Pid(pid),
+            network: NetworkRequest {
+                network: Some(network),
+                ..Default::default()
+            },
+        };
+        agent.client().enforce(&request)
+    };
+    enforce(
+        "http",
+        in_a.id(),
+        json!({"Type": "HTTP", "Domains": ["files.lab.test"]}),
+    )
+    .unwrap();
+    // A None task there could reach the HTTP task's resolver on their shared loopback.
+    let refused = enforce("none", in_b.id(), json!({"Type": "None"})).unwrap_err();
+    assert_eq!(
+        api_error(&refused).map(|e| e.error).as_deref(),
+        Some("cgroup_taken")
+    );
+    assert_eq!(agent.client().list().unwrap().len(), 1);
+    for child in [&mut in_a, &mut in_b] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
+fn a_second_agent_over_the_same_state_does_not_start() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("second", &lab).unwrap();
+    let cgroup = TestCgroup::create("second").unwrap();
+    attach(
+        &agent,
+        "task",
+        &cgroup,
+        &["--network", "HTTP", "--domain", "files.lab.test"],
+    );
+    let second = agent.second();
+    assert!(!second.status.success(), "a second agent started");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("another agent"), "{said}");
+    let fetched = cgroup.probe(&["fetch", &lab.dns().to_string(), "files.lab.test"]);
+    assert!(
+        fetched.ok,
+        "the first agent's task still has its resolver: {fetched:?}"
+    );
+}
+
+/// A network namespace of the test's own (loopback up), deleted on drop.
+struct ScratchNetns {
+    name: String,
+}
+
+impl ScratchNetns {
+    fn create(name: &str) -> ScratchNetns {
+        let ip = |args: &[&str]| {
+            let status = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap();
+            assert!(status.success(), "ip {args:?}");
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", name]);
+        ip(&["-n", name, "link", "set", "lo", "up"]);
+        ScratchNetns { name: name.into() }
+    }
+
+    /// An idle process in `cgroup` and in this namespace, once it is in both.
+    fn idle_in(&self, cgroup: &TestCgroup) -> std::process::Child {
+        let child = cgroup
+            .command(std::path::Path::new("/usr/bin/nsenter"))
+            .arg(format!("--net=/run/netns/{}", self.name))
+            .args(["sleep", "infinity"])
+            .spawn()
+            .unwrap();
+        let ours = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        let inode = || std::fs::metadata(format!("/proc/{}/ns/net", child.id())).map(|m| m.ino());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while inode().is_ok_and(|i| i == ours) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child
+    }
+}
+
+impl Drop for ScratchNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! [`TaskService`]. Every call that changes the kernel holds the task table's lock, so calls
 //! are applied one at a time, whole or not at all.
 
+mod adopt;
+mod change;
+
 use std::{
     collections::{BTreeMap, HashMap},
     fs,
@@ -29,8 +32,7 @@ use super::{
 };
 use crate::{
     bpffs,
-    dns::NameMatcher,
-    enforcement::{AllowedNet, ProgramSet, TaskAttachment, TaskPolicy},
+    enforcement::{ProgramSet, TaskAttachment, TaskPolicy},
     events::Denial,
     policy,
     resolver::{ResolverSettings, TaskResolver},
@@ -68,6 +70,9 @@ struct AgentTask {
     policy: TaskPolicy,
     attachment: TaskAttachment,
     resolver: Option<TaskResolver>,
+    /// The task's network namespace, when it has one of its own: where its resolver
+    /// listens, now and after a change.
+    netns: Option<fs::File>,
 }
 
 struct Tasks {
@@ -190,24 +195,17 @@ impl Agent {
         spec.resolve(self.options.default_network).network
     }
 
-    /// Starts the resolver of an HTTP task in the namespace of `pid` (the agent's own when
-    /// there is no process to tell), steering the task's DNS to it.
+    /// Starts the resolver of an HTTP task in `netns` (the agent's own when `None`), steering
+    /// the task's DNS to it.
     fn start_resolver(
         &self,
         set: &ProgramSet,
         record: &TaskRecord,
         policy: &TaskPolicy,
-        pid: Option<u32>,
+        netns: Option<&fs::File>,
     ) -> crate::Result<Option<TaskResolver>> {
         let ResolvedNetwork::Http(domains) = self.resolved(&record.network) else {
             return Ok(None);
-        };
-        let netns = match pid {
-            Some(pid) => {
-                let path = format!("/proc/{pid}/ns/net");
-                Some(fs::File::open(&path).map_err(crate::Error::io("opening", path))?)
-            }
-            None => None,
         };
         let _runtime = self.runtime.enter();
         TaskResolver::start(
@@ -216,7 +214,7 @@ impl Agent {
             &policy.allowed,
             &self.settings_for(),
             set.allowlist(record.number),
-            netns.as_ref().map(|f| f.as_fd()),
+            netns.map(|f| f.as_fd()),
         )
         .map(Some)
     }
@@ -257,7 +255,6 @@ impl Agent {
         }
     }
 
-    /// The smallest task number not in use.
     /// A number no task of this agent had since it started, nor any recorded task: a
     /// number is never reused while entries of its last task could be left over.
     fn new_number(tasks: &mut Tasks) -> Result<u32, Refusal> {
@@ -292,160 +289,21 @@ impl Agent {
         bpffs::remove_pins(&self.options.link_dir(id))?;
         self.store.remove(id)
     }
-
-    /// Everything of a change before the switch: the new spec's static entries (nothing the
-    /// new spec allows is ever refused), the new resolver with the holds of names the new
-    /// spec still allows (starting it steers the task's DNS to it), then the settings in one
-    /// write, so mode and ports switch at once. On error the caller takes `added` back off.
-    fn prepare_change(
-        &self,
-        set: &ProgramSet,
-        task: &mut AgentTask,
-        record: &TaskRecord,
-        new_policy: &TaskPolicy,
-        added: &[AllowedNet],
-        (held, retired): (&[crate::resolver::HeldAddress], &[std::net::IpAddr]),
-    ) -> crate::Result<Option<TaskResolver>> {
-        for net in added {
-            task.attachment.allow(*net)?;
-        }
-        let pid = record
-            .netns_inode
-            .and_then(|inode| target::process_in_netns(&record.cgroup, inode));
-        let new_resolver = self.start_resolver(set, record, new_policy, pid)?;
-        if let (Some(resolver), ResolvedNetwork::Http(domains)) =
-            (&new_resolver, self.resolved(&record.network))
-        {
-            let names = NameMatcher::new(&domains);
-            resolver.take_over(held, retired, |name| names.allows_text(name))?;
-        }
-        if let Err(e) = set.change(record.cgroup_id, record.number, new_policy) {
-            if let Some(resolver) = new_resolver {
-                // The old resolver is steered to again before the new one goes.
-                if let Some(old) = task.resolver.as_mut() {
-                    old.steer()?;
-                }
-                self.runtime.block_on(resolver.stop_replaced());
-            }
-            return Err(e);
-        }
-        Ok(new_resolver)
-    }
-
-    /// Takes over every recorded task: a task whose cgroup is gone is released; the others
-    /// stay exactly as enforced, with a new resolver that takes the old holds over.
-    fn adopt_all(&self) -> crate::Result<()> {
-        let records = self.store.load_all()?;
-        let mut tasks = self.tasks();
-        // Entries of numbers no record names (a release that failed half way) go first.
-        let live: std::collections::HashSet<u32> = records.iter().map(|r| r.number).collect();
-        tasks.set.allowlist(0).keep_only(&live)?;
-        tasks.next_number = live.iter().max().map_or(1, |n| n.saturating_add(1));
-        for record in records {
-            let id = record.id.clone();
-            match self.adopt(&mut tasks, record) {
-                Ok(true) => {
-                    self.adopted.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(task = %id, "took over a task enforced before this agent started");
-                }
-                Ok(false) => tracing::info!(task = %id, "released a task whose cgroup is gone"),
-                Err(e) => {
-                    return Err(crate::Error::Invalid(format!(
-                        "taking over task {id}: {e}; it stays as pinned"
-                    )))
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether the task was taken over (false: its cgroup is gone, so it was released).
-    fn adopt(&self, tasks: &mut Tasks, record: TaskRecord) -> crate::Result<bool> {
-        let policy = policy::for_network(&self.resolved(&record.network), &record.http_ports);
-        let link_dir = self.options.link_dir(&record.id);
-        let current_id = ProgramSet::cgroup_id_of(&record.cgroup).ok();
-        let allowlist = tasks.set.allowlist(record.number);
-        let mut attachment = TaskAttachment::new(
-            record.number,
-            record.cgroup_id,
-            allowlist,
-            ProgramSet::node_addresses()?,
-            &link_dir,
-        );
-        if current_id != Some(record.cgroup_id) {
-            attachment.detach()?;
-            bpffs::remove_pins(&link_dir)?;
-            self.store.remove(&record.id)?;
-            return Ok(false);
-        }
-        let in_kernel = tasks.set.settings_of(record.cgroup_id)?;
-        let complete = in_kernel.is_some_and(|config| config.task == record.number)
-            && crate::enforcement::ALL_PROGRAMS
-                .iter()
-                .all(|name| link_dir.join(name).exists());
-        if !complete {
-            // The agent died while attaching: the caller never heard of success. Attach anew.
-            attachment.detach()?;
-            bpffs::remove_pins(&link_dir)?;
-            bpffs::create_pin_dir(&link_dir)?;
-            attachment = tasks
-                .set
-                .attach(&record.cgroup, record.number, &policy, &link_dir)?;
-        }
-        let (held, retired) = previous_grants(&tasks.set, &record, &policy)?;
-        let pid = record
-            .netns_inode
-            .and_then(|inode| target::process_in_netns(&record.cgroup, inode));
-        let resolver = match self.start_resolver(&tasks.set, &record, &policy, pid) {
-            Ok(Some(resolver)) => {
-                resolver.take_over(&held, &retired, |_| true)?;
-                Some(resolver)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(task = %record.id, error = %e,
-                    "no resolver for the task: its DNS fails closed");
-                None
-            }
-        };
-        self.insert(
-            tasks,
-            AgentTask {
-                record,
-                policy,
-                attachment,
-                resolver,
-            },
-        );
-        Ok(true)
-    }
 }
 
-/// What a task's previous resolver had opened, read from the kernel: allowed addresses
-/// that are neither the spec's nor the node's are taken as held (for the hold floor, since
-/// their names and TTLs went with the old agent), retired ones as retired.
-fn previous_grants(
-    set: &ProgramSet,
-    record: &TaskRecord,
-    policy: &TaskPolicy,
-) -> crate::Result<(Vec<crate::resolver::HeldAddress>, Vec<std::net::IpAddr>)> {
-    use enforcer_common::policy::listed;
-    let entries = set.allowlist(record.number).hosts()?;
-    let mut held = Vec::new();
-    let mut retired = Vec::new();
-    for (addr, value) in entries {
-        let is_static = policy.allowed.iter().any(|net| net.contains(addr));
-        match value {
-            listed::ALLOWED if !is_static => held.push(crate::resolver::HeldAddress {
-                name: "(held before the agent restarted)".into(),
-                addr,
-                left: std::time::Duration::ZERO,
-            }),
-            listed::RETIRED => retired.push(addr),
-            _ => {}
-        }
+/// The network namespace of `pid` when it is not the agent's own (the node's); `None` for a
+/// task in the node's namespace, or with no process to tell.
+fn own_netns(pid: Option<u32>) -> Result<Option<fs::File>, Refusal> {
+    let Some(pid) = pid else {
+        return Ok(None);
+    };
+    if target::netns_inode(pid) == target::netns_inode(std::process::id()) {
+        return Ok(None);
     }
-    Ok((held, retired))
+    let path = format!("/proc/{pid}/ns/net");
+    fs::File::open(&path)
+        .map(Some)
+        .map_err(|e| Refusal::UnknownCgroup(format!("opening {path}: {e}")))
 }
 
 fn publish(events: &broadcast::Sender<EventRecord>, task: &str, denial: &Denial) {
@@ -509,6 +367,23 @@ impl TaskService for Agent {
         }
         let cgroup_id = ProgramSet::cgroup_id_of(&found.cgroup)
             .map_err(|e| Refusal::UnknownCgroup(e.to_string()))?;
+        let netns = own_netns(found.pid)?;
+        let netns_inode = found.pid.and_then(target::netns_inode);
+        if let (Some(_), Some(other)) = (
+            &netns,
+            tasks
+                .by_id
+                .values()
+                .find(|t| t.record.netns_inode == netns_inode),
+        ) {
+            // Its loopback is open to every process in it: a None task there could use an
+            // HTTP task's resolver.
+            return Err(Refusal::CgroupTaken(format!(
+                "{}'s network namespace is task {}'s: one task per network namespace of its own",
+                found.cgroup.display(),
+                other.record.id
+            )));
+        }
         let record = TaskRecord {
             format: AGENT_FORMAT,
             id: request.id.clone(),
@@ -517,7 +392,7 @@ impl TaskService for Agent {
             cgroup_id,
             network: spec,
             http_ports: ports,
-            netns_inode: found.pid.and_then(target::netns_inode),
+            netns_inode,
             since: unix_now(),
         };
         let link_dir = self.options.link_dir(&record.id);
@@ -535,7 +410,7 @@ impl TaskService for Agent {
                 return Err(failed(e));
             }
         };
-        let resolver = match self.start_resolver(&tasks.set, &record, &policy, found.pid) {
+        let resolver = match self.start_resolver(&tasks.set, &record, &policy, netns.as_ref()) {
             Ok(resolver) => resolver,
             Err(e) => {
                 if let Err(cleanup) = self.tear_down(&record.id, None, attachment) {
@@ -551,6 +426,7 @@ impl TaskService for Agent {
             policy,
             attachment,
             resolver,
+            netns,
         };
         let view = self.view(&tasks.set, &task);
         self.insert(&mut tasks, task);
@@ -559,72 +435,8 @@ impl TaskService for Agent {
 
     fn change(&self, id: &str, network: NetworkRequest) -> Result<TaskView, Refusal> {
         let (spec, ports) = self.network_of(&network)?;
-        let new_policy = policy::for_network(&self.resolved(&spec), &ports);
         let mut tasks = self.tasks();
-        let Tasks { set, by_id, .. } = &mut *tasks;
-        let task = by_id
-            .get_mut(id)
-            .ok_or_else(|| Refusal::NotFound(id.to_owned()))?;
-        let mut record = task.record.clone();
-        record.network = spec;
-        record.http_ports = ports;
-        let added: Vec<AllowedNet> = new_policy
-            .allowed
-            .iter()
-            .filter(|n| !task.policy.allowed.contains(n))
-            .copied()
-            .collect();
-        let (held, retired) = task
-            .resolver
-            .as_ref()
-            .map(TaskResolver::handover)
-            .unwrap_or_default();
-        let prepared =
-            self.prepare_change(set, task, &record, &new_policy, &added, (&held, &retired));
-        let new_resolver = match prepared {
-            Ok(resolver) => resolver,
-            Err(e) => {
-                // Back to the old spec alone: what was added for the new one goes.
-                for net in &added {
-                    let _ = task.attachment.disallow(*net);
-                }
-                return Err(failed(e));
-            }
-        };
-        match (task.resolver.take(), new_resolver.is_some()) {
-            (Some(old), true) => {
-                self.runtime.block_on(old.stop_replaced());
-            }
-            (Some(old), false) => {
-                // Leaving HTTP: what names opened is closed, so a later HTTP spec starts clean.
-                if let Err(e) = self.runtime.block_on(old.stop()) {
-                    tracing::warn!(task = id, error = %e, "stopping the resolver");
-                }
-                for addr in held.iter().map(|h| h.addr).chain(retired) {
-                    let _ = task.attachment.disallow(AllowedNet::host(addr));
-                }
-            }
-            (None, _) => {}
-        }
-        task.resolver = new_resolver;
-        // Last, what the old spec alone allowed.
-        for net in task
-            .policy
-            .allowed
-            .iter()
-            .filter(|n| !new_policy.allowed.contains(n))
-        {
-            task.attachment.disallow(*net).map_err(failed)?;
-        }
-        task.policy = new_policy;
-        task.record = record;
-        self.store.save(&task.record).map_err(failed)?;
-        tracing::info!(
-            task = id,
-            mode = mode_name(task.policy.mode),
-            "task network changed"
-        );
-        Ok(self.view(set, task))
+        self.change_task(&mut tasks, id, spec, ports)
     }
 
     fn release(&self, id: &str) -> Result<(), Refusal> {

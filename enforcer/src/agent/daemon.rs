@@ -6,6 +6,7 @@
 use std::{
     fs,
     net::SocketAddr,
+    os::fd::AsRawFd,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -25,7 +26,7 @@ use crate::{
     enforcement::{ProgramSet, ALL_PROGRAMS},
     error::{Error, Result},
     events::{DenialLimiter, Suppressed},
-    node, pump, resolve,
+    node, paths, pump, resolve,
     resolver::ResolverSettings,
     spec::ResolvedNetworkKind,
 };
@@ -56,6 +57,13 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
     raise_open_file_limit();
     let pin_dir = current_format_dir(&options.pin_dir)?;
     let state_dir = current_format_dir(&options.state_dir)?;
+    // One agent over one set of pins and records, or each would undo the other's tasks.
+    let _locks = [
+        lock(&state_dir.join(".agent.lock"))?,
+        lock(&pins_lock_file(&pin_dir))?,
+    ];
+    // Before taking tasks over: an agent already answering here makes this one stop.
+    let listener = http::bind(&options.config.socket, options.config.group)?;
     let maps_dir = Agent::maps_dir(&pin_dir);
     fs::create_dir_all(&maps_dir).map_err(Error::io("creating", &maps_dir))?;
     let agent_options = AgentOptions {
@@ -81,7 +89,6 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
     let agent = Arc::new(agent);
     let (stop_events, stopped) = watch::channel(false);
     let pump = tokio::spawn(route_kernel_events(agent.clone(), ring, stopped));
-    let listener = http::bind(&options.config.socket, options.config.group)?;
     tracing::info!(socket = %options.config.socket.display(),
         tasks = agent.task_count(), "agent ready");
     let served = http::serve(agent.clone(), metrics, listener, shutdown_signal()).await;
@@ -89,6 +96,36 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
     let _ = pump.await;
     tracing::info!("agent stopped; its tasks stay enforced as pinned");
     served.map_err(|e| Error::Invalid(format!("serving the API: {e}")))
+}
+
+/// Holds an exclusive lock on `path` (created if need be) for as long as the file is open;
+/// fails at once if another process holds it.
+fn lock(path: &Path) -> Result<fs::File> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(Error::io("creating", parent))?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(Error::io("opening", path))?;
+    // SAFETY: flock(2) on a descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Error::Invalid(format!(
+            "another agent runs over the same state ({} is locked)",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// The lock of the pins under `pin_dir` (bpffs holds no plain files, so it lives in /run).
+fn pins_lock_file(pin_dir: &Path) -> PathBuf {
+    let name = pin_dir.to_string_lossy().replace('/', "%");
+    Path::new(paths::RUN_ROOT)
+        .join("locks")
+        .join(format!("pins{name}.lock"))
 }
 
 /// Each HTTP task's resolver holds a few sockets: a node of a thousand tasks needs more

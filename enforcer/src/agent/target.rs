@@ -17,7 +17,8 @@ pub struct Target {
 }
 
 /// Finds the cgroup `reference` names under the cgroup2 mount `mount`. The mount's root is
-/// never a task's: enforcing it would enforce the whole node.
+/// never a task's (enforcing it would enforce the whole node), nor is a cgroup holding the
+/// agent itself (it would cut the agent off from its upstream resolvers).
 pub fn find(reference: &CgroupRef, mount: &Path) -> Result<Target, Refusal> {
     let (cgroup, pid) = match reference {
         CgroupRef::Path(path) => (cgroup_by_path(path, mount)?, None),
@@ -26,6 +27,12 @@ pub fn find(reference: &CgroupRef, mount: &Path) -> Result<Target, Refusal> {
     if cgroup == mount {
         return Err(Refusal::UnknownCgroup(format!(
             "{} is the root cgroup: only a task's own cgroup can be enforced",
+            cgroup.display()
+        )));
+    }
+    if cgroup_of_pid(std::process::id(), mount).is_ok_and(|own| own.starts_with(&cgroup)) {
+        return Err(Refusal::CgroupTaken(format!(
+            "{} holds the agent itself",
             cgroup.display()
         )));
     }
@@ -60,12 +67,27 @@ fn cgroup_of_pid(pid: u32, mount: &Path) -> Result<PathBuf, Refusal> {
     cgroup_by_path(&path, mount)
 }
 
-/// A process of `cgroup`, if it has one.
-fn first_process(cgroup: &Path) -> Option<u32> {
-    fs::read_to_string(cgroup.join("cgroup.procs"))
-        .ok()?
+/// The processes of `cgroup` and of every cgroup below it (a task may have moved its
+/// processes into cgroups of its own).
+fn processes(cgroup: &Path) -> Vec<u32> {
+    let mut found: Vec<u32> = fs::read_to_string(cgroup.join("cgroup.procs"))
+        .unwrap_or_default()
         .lines()
-        .find_map(|line| line.trim().parse().ok())
+        .filter_map(|line| line.trim().parse().ok())
+        .collect();
+    if let Ok(entries) = fs::read_dir(cgroup) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                found.extend(processes(&entry.path()));
+            }
+        }
+    }
+    found
+}
+
+/// A process of `cgroup` or below, if it has one.
+fn first_process(cgroup: &Path) -> Option<u32> {
+    processes(cgroup).into_iter().next()
 }
 
 /// Whether `a` and `b` are the same cgroup or one holds the other: enforcing both would
@@ -81,13 +103,11 @@ pub fn netns_inode(pid: u32) -> Option<u64> {
         .map(|m| m.ino())
 }
 
-/// A process of `cgroup` in the network namespace `inode`: how a restarted agent finds the
-/// namespace its predecessor's resolver listened in.
+/// A process of `cgroup` (or below) in the network namespace `inode`: how a restarted agent
+/// finds the namespace its predecessor's resolver listened in.
 pub fn process_in_netns(cgroup: &Path, inode: u64) -> Option<u32> {
-    fs::read_to_string(cgroup.join("cgroup.procs"))
-        .ok()?
-        .lines()
-        .filter_map(|line| line.trim().parse().ok())
+    processes(cgroup)
+        .into_iter()
         .find(|pid| netns_inode(*pid) == Some(inode))
 }
 

@@ -181,8 +181,22 @@ impl ProgramSet {
         Ok(attachment)
     }
 
-    /// Rewrites the settings of the task in `cgroup_id` (mode, ports), atomically for its
-    /// programs.
+    /// Attaches to `cgroup` the programs whose links are missing from `link_dir` (a task an
+    /// earlier agent left half attached, or one from before a program was added), never
+    /// touching those already there. Its settings are the caller's to write after.
+    pub fn attach_missing(&mut self, cgroup: &Path, link_dir: &Path) -> Result<()> {
+        let cgroup_dir = fs::File::open(cgroup).map_err(Error::io("opening cgroup", cgroup))?;
+        for name in self.programs.clone() {
+            let path = link_dir.join(name);
+            if !path.exists() {
+                attach_pinned(&mut self.ebpf, name, cgroup_dir.as_fd(), &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the settings of the task in `cgroup_id` (mode, ports, number), atomically
+    /// for its programs.
     pub fn change(&self, cgroup_id: u64, task: u32, policy: &TaskPolicy) -> Result<()> {
         let config = policy.kernel_config(task, self.host_netns_cookie)?;
         self.settings.write(cgroup_id, &config)

@@ -14,6 +14,7 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream, UdpSocket},
     sync::{mpsc, Semaphore},
+    task::JoinSet,
 };
 
 use super::{
@@ -173,11 +174,15 @@ impl Shared {
     }
 }
 
-/// Answers datagrams on `socket` until the task is aborted.
+/// Answers datagrams on `socket` until the task is aborted. Queries being answered are
+/// tasks of this one's: aborting it ends them too, so a stopped resolver answers (and opens)
+/// nothing more.
 pub async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket) {
     let socket = Arc::new(socket);
     let mut buf = vec![0u8; limits::MAX_QUERY_BYTES + 1];
+    let mut queries = JoinSet::new();
     loop {
+        while queries.try_join_next().is_some() {}
         let Ok((len, peer)) = socket.recv_from(&mut buf).await else {
             continue;
         };
@@ -190,7 +195,7 @@ pub async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket) {
         };
         let query = buf[..len].to_vec();
         let (shared, socket) = (shared.clone(), socket.clone());
-        tokio::spawn(async move {
+        queries.spawn(async move {
             if let Some(response) = shared.answer(&query, Transport::Udp).await {
                 let _ = socket.send_to(&response, peer).await;
             }
@@ -200,10 +205,13 @@ pub async fn serve_udp(shared: Arc<Shared>, socket: UdpSocket) {
 }
 
 /// Accepts DNS-over-TCP connections on `listener` until the task is aborted, at most
-/// [`limits::MAX_TCP_CONNECTIONS`] at a time.
+/// [`limits::MAX_TCP_CONNECTIONS`] at a time. The connections are tasks of this one's:
+/// aborting it closes them, however long their clients would keep them.
 pub async fn serve_tcp(shared: Arc<Shared>, listener: TcpListener) {
     let connections = Arc::new(Semaphore::new(limits::MAX_TCP_CONNECTIONS));
+    let mut open = JoinSet::new();
     loop {
+        while open.try_join_next().is_some() {}
         let Ok(permit) = connections.clone().acquire_owned().await else {
             return;
         };
@@ -211,7 +219,7 @@ pub async fn serve_tcp(shared: Arc<Shared>, listener: TcpListener) {
             continue;
         };
         let shared = shared.clone();
-        tokio::spawn(async move {
+        open.spawn(async move {
             serve_connection(&shared, stream).await;
             drop(permit);
         });
