@@ -1,6 +1,6 @@
 //! Removes what dead runs left behind: their tasks (killed), cgroups and pins.
 
-use std::{fs, time::Duration};
+use std::time::Duration;
 
 use crate::{
     bpffs,
@@ -10,8 +10,10 @@ use crate::{
     state::{RunState, STATE_FORMAT},
 };
 
-/// Cleans up after every run whose `enforcer run` process is gone, and removes pins no
-/// run accounts for; returns the task ids collected. A run that can't be collected is
+/// Cleans up after every run whose `enforcer run` process is gone; returns the task ids
+/// collected. Pins no state here accounts for are left alone: every run writes its state
+/// before it pins anything, so they are a live run's whose /run is not this one's (another
+/// mount namespace), and unpinning them would open its task. A run that can't be collected is
 /// logged and left for the next try; the others still are.
 pub fn collect_dead_runs() -> Vec<String> {
     let mut collected = Vec::new();
@@ -39,7 +41,6 @@ pub fn collect_dead_runs() -> Vec<String> {
             }
         }
     }
-    remove_orphaned_pins();
     collected
 }
 
@@ -64,22 +65,4 @@ fn collect(state: &RunState) -> Result<()> {
     }
     bpffs::remove_pins(&paths::pin_dir(&state.task_id))?;
     state.remove()
-}
-
-/// Pin directories with no run state: left by a run that failed between pinning and
-/// cleaning up. Every live run writes its state before it pins anything.
-fn remove_orphaned_pins() {
-    let Ok(entries) = fs::read_dir(paths::PIN_ROOT) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let task_id = entry.file_name().to_string_lossy().into_owned();
-        if paths::state_file(&task_id).exists() {
-            continue;
-        }
-        match bpffs::remove_pins(&entry.path()) {
-            Ok(()) => tracing::info!(task = %task_id, "removed pins no run accounts for"),
-            Err(e) => tracing::warn!(task = %task_id, error = %e, "could not remove orphaned pins"),
-        }
-    }
 }

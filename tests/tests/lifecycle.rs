@@ -170,3 +170,53 @@ fn gc_leaves_a_run_state_of_an_unknown_format_alone() {
         "{stderr}"
     );
 }
+
+#[test]
+fn gc_with_another_run_directory_leaves_a_live_runs_pins_alone() {
+    if !kernel_lab_available() {
+        return;
+    }
+    let task_id = format!("foreign-gc-{}", std::process::id());
+    let mut live = Command::new(enforcer_bin())
+        .args([
+            "run",
+            "--network",
+            "none",
+            "--task-id",
+            &task_id,
+            "--",
+            "sleep",
+            "30",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pins = paths::pin_dir(&task_id);
+    for _ in 0..500 {
+        if pins.join("egress").exists() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    // An enforcer in another mount namespace, with a /run of its own: it knows no run state.
+    let gc = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs tmpfs /run && exec \"$0\" gc")
+        .arg(enforcer_bin())
+        .output()
+        .unwrap();
+    let kept = pins.join("egress").exists();
+    // SAFETY: kill(2) on our own child; SIGTERM ends the run, which cleans up after itself.
+    unsafe { libc::kill(live.id() as i32, libc::SIGTERM) };
+    let _ = live.wait();
+    assert!(
+        gc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
+    assert!(
+        kept,
+        "a gc that can't see a live run's state unpinned its enforcement"
+    );
+}
