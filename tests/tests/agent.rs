@@ -334,6 +334,30 @@ fn tasks_do_not_share_a_network_namespace_of_their_own() {
 }
 
 #[test]
+fn a_release_for_a_stopped_task_leaves_a_running_one_alone() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("if-stopped", &lab).unwrap();
+    let cgroup = TestCgroup::create("if-stopped").unwrap();
+    let mut running = cgroup.spawn_idle();
+    attach(&agent, "task", &cgroup, &["--network", "None"]);
+    let refused = agent.client().release_if_stopped("task").unwrap_err();
+    assert_eq!(
+        api_error(&refused).map(|e| e.error).as_deref(),
+        Some("still_running")
+    );
+    assert!(
+        tcp(&cgroup, IpAddr::V4(lab.host(0))).is_eperm(),
+        "still enforced"
+    );
+    running.kill().unwrap();
+    running.wait().unwrap();
+    agent.client().release_if_stopped("task").unwrap();
+    assert!(agent.client().list().unwrap().is_empty());
+}
+
+#[test]
 fn a_second_agent_over_the_same_state_does_not_start() {
     let Some(lab) = lab_or_skip() else {
         return;

@@ -4,7 +4,9 @@
 //! Routes (all JSON unless said otherwise):
 //! - `POST /v1/tasks` with an [`EnforceRequest`]: enforces a task; `201` with its [`TaskView`].
 //! - `PUT /v1/tasks/{id}/network` with a [`NetworkRequest`]: changes a task's network.
-//! - `DELETE /v1/tasks/{id}`: releases a task; `204`.
+//! - `DELETE /v1/tasks/{id}`: releases a task; `204`. With `?if_stopped=true`, only if no
+//!   process is left in its cgroup (`409 still_running` otherwise): what a runtime's poststop
+//!   hook asks, so a container refused for a duplicate id can't release the other's task.
 //! - `GET /v1/tasks`: every task, `[TaskView]`; `GET /v1/tasks/{id}`: one.
 //! - `GET /v1/events`: denial events as NDJSON, one [`EventLine`] a line, as they happen: an
 //!   [`EventRecord`], or `{"lagged": N}` when this reader fell behind and N events were
@@ -211,6 +213,9 @@ pub enum Refusal {
     /// No task with this id.
     #[error("no task {0}")]
     NotFound(String),
+    /// A release for a stopped task, of a task that still has processes.
+    #[error("{0}")]
+    StillRunning(String),
     /// The kernel side failed; nothing of the task was left in force.
     #[error("{0}")]
     EnforceFailed(String),
@@ -223,7 +228,7 @@ impl Refusal {
             Refusal::BadRequest(_) | Refusal::BadSpec(_) => 400,
             Refusal::NotFound(_) => 404,
             Refusal::UnknownCgroup(_) => 422,
-            Refusal::DuplicateId(_) | Refusal::CgroupTaken(_) => 409,
+            Refusal::DuplicateId(_) | Refusal::CgroupTaken(_) | Refusal::StillRunning(_) => 409,
             Refusal::EnforceFailed(_) => 500,
         }
     }
@@ -237,6 +242,7 @@ impl Refusal {
             Refusal::DuplicateId(_) => "duplicate_id",
             Refusal::CgroupTaken(_) => "cgroup_taken",
             Refusal::NotFound(_) => "not_found",
+            Refusal::StillRunning(_) => "still_running",
             Refusal::EnforceFailed(_) => "enforce_failed",
         };
         ApiError {
@@ -270,6 +276,8 @@ pub trait TaskService: Send + Sync + 'static {
     fn change(&self, id: &str, network: NetworkRequest) -> Result<TaskView, Refusal>;
     /// Releases a task: its cgroup is no longer enforced.
     fn release(&self, id: &str) -> Result<(), Refusal>;
+    /// Releases a task only if no process is left in its cgroup.
+    fn release_if_stopped(&self, id: &str) -> Result<(), Refusal>;
     fn task(&self, id: &str) -> Result<TaskView, Refusal>;
     fn list(&self) -> Vec<TaskView>;
     fn status(&self) -> AgentStatus;

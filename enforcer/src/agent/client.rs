@@ -75,6 +75,12 @@ impl AgentClient {
         self.call(Method::DELETE, path, None).map(drop)
     }
 
+    /// Releases task `id` only if no process is left in its cgroup.
+    pub fn release_if_stopped(&self, id: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/tasks/{}?if_stopped=true", path_segment(id));
+        self.call(Method::DELETE, path, None).map(drop)
+    }
+
     pub fn list(&self) -> Result<Vec<TaskView>, ClientError> {
         self.call_json(Method::GET, "/v1/tasks".to_owned(), None::<&()>)
     }

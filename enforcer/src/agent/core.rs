@@ -454,6 +454,24 @@ impl TaskService for Agent {
         Ok(())
     }
 
+    fn release_if_stopped(&self, id: &str) -> Result<(), Refusal> {
+        let cgroup = {
+            let tasks = self.tasks();
+            let task = tasks
+                .by_id
+                .get(id)
+                .ok_or_else(|| Refusal::NotFound(id.to_owned()))?;
+            task.record.cgroup.clone()
+        };
+        if target::has_processes(&cgroup) {
+            return Err(Refusal::StillRunning(format!(
+                "task {id} still has processes in {}: not released",
+                cgroup.display()
+            )));
+        }
+        self.release(id)
+    }
+
     fn task(&self, id: &str) -> Result<TaskView, Refusal> {
         let tasks = self.tasks();
         let task = tasks

@@ -130,6 +130,10 @@ impl TaskService for FakeService {
         }
     }
 
+    fn release_if_stopped(&self, id: &str) -> Result<(), Refusal> {
+        self.release(id)
+    }
+
     fn task(&self, id: &str) -> Result<TaskView, Refusal> {
         self.record(format!("task {id}"));
         self.take_refusal()?;

@@ -11,7 +11,7 @@ use std::{future::Future, sync::Arc};
 
 use axum::{
     body::Body,
-    extract::{DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, RawQuery, State},
     http::{header::CONTENT_TYPE, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{get, post, put},
@@ -105,8 +105,23 @@ async fn change(
 async fn release(
     State(state): State<AppState>,
     TaskId(id): TaskId,
+    RawQuery(query): RawQuery,
 ) -> Result<StatusCode, ApiFailure> {
-    off_async(&state, move |service| service.release(&id)).await?;
+    let if_stopped = match query.as_deref() {
+        None | Some("") => false,
+        Some("if_stopped=true") => true,
+        Some(other) => {
+            return Err(Refusal::BadRequest(format!(
+                "unknown query {other:?}: the only one is if_stopped=true"
+            ))
+            .into())
+        }
+    };
+    off_async(&state, move |service| match if_stopped {
+        true => service.release_if_stopped(&id),
+        false => service.release(&id),
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

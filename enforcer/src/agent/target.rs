@@ -85,6 +85,11 @@ fn processes(cgroup: &Path) -> Vec<u32> {
     found
 }
 
+/// Whether a process is left in `cgroup` or below.
+pub fn has_processes(cgroup: &Path) -> bool {
+    !processes(cgroup).is_empty()
+}
+
 /// A process of `cgroup` or below, if it has one.
 fn first_process(cgroup: &Path) -> Option<u32> {
     processes(cgroup).into_iter().next()

@@ -57,11 +57,14 @@ pub fn run(
             let Ok(id) = release_id(&state) else {
                 return Ok(HookOutcome::LeftAlone { id: state.id });
             };
-            match agent.release(&id) {
-                // Never enforced (left alone), or released already: nothing to do.
-                Ok(()) | Err(ClientError::Api { status: 404, .. }) => {
-                    Ok(HookOutcome::Released { id })
-                }
+            // Only a task with no process left: a container refused for a duplicate id
+            // must not release the other container's task.
+            match agent.release_if_stopped(&id) {
+                Ok(()) => Ok(HookOutcome::Released { id }),
+                // Never enforced (left alone), released already, or another's.
+                Err(ClientError::Api {
+                    status: 404 | 409, ..
+                }) => Ok(HookOutcome::LeftAlone { id }),
                 Err(e) => Err(format!("container {id}: releasing its task: {e}")),
             }
         }

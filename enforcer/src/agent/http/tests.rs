@@ -343,6 +343,11 @@ async fn refusals_get_their_status() {
             "not_found",
         ),
         (
+            Refusal::StillRunning("c".into()),
+            StatusCode::CONFLICT,
+            "still_running",
+        ),
+        (
             Refusal::EnforceFailed("bpf".into()),
             StatusCode::INTERNAL_SERVER_ERROR,
             "enforce_failed",
@@ -369,6 +374,20 @@ async fn refusals_get_their_status() {
         ))
         .await;
     assert_api_error("release", answer, StatusCode::NOT_FOUND, "not_found");
+    let answer = harness
+        .send(request(
+            Method::DELETE,
+            "/v1/tasks/ghost?force=1",
+            None,
+            String::new(),
+        ))
+        .await;
+    assert_api_error(
+        "release query",
+        answer,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     let answer = harness
         .send(request(Method::GET, "/v1/tasks/ghost", None, String::new()))
         .await;
