@@ -242,11 +242,14 @@ impl TaskResolver {
     /// resolver's schedule. `keep` says which names' holds to take; the others' addresses
     /// are retired (no new connection; open ones go on).
     pub fn take_over(&self, handover: &Handover, keep: impl Fn(&str) -> bool) -> Result<()> {
+        // What an answer could not open now (an address that became the node's) is not
+        // taken over either.
+        let openable = |held: &HeldAddress| self.shared.rebinding.verdict(held.addr).is_none();
         let (kept, dropped): (Vec<HeldAddress>, Vec<HeldAddress>) = handover
             .held
             .iter()
             .cloned()
-            .partition(|held| keep(&held.name));
+            .partition(|held| keep(&held.name) && openable(held));
         let mut retired = handover.retired.clone();
         retired.extend(dropped.iter().map(|held| held.addr));
         self.shared

@@ -179,20 +179,6 @@ impl Drop for TestAgent {
         // Unpinning what is left detaches it.
         let _ = std::fs::remove_dir_all(&self.pin_dir);
         let _ = std::fs::remove_dir(PIN_PARENT);
-        remove_pin_locks(&self.pin_dir);
-    }
-}
-
-/// The agent's lock files of the pins under `pin_dir` (kept in /run by the agent).
-pub fn remove_pin_locks(pin_dir: &Path) {
-    let escaped = pin_dir.to_string_lossy().replace('/', "%");
-    let Ok(entries) = std::fs::read_dir("/run/enforcer/locks") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().contains(&escaped) {
-            let _ = std::fs::remove_file(entry.path());
-        }
     }
 }
 

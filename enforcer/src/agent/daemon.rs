@@ -26,7 +26,7 @@ use crate::{
     enforcement::{ProgramSet, ALL_PROGRAMS},
     error::{Error, Result},
     events::{DenialLimiter, Suppressed},
-    node, paths, pump, resolve,
+    node, pump, resolve,
     resolver::ResolverSettings,
     spec::ResolvedNetworkKind,
 };
@@ -58,10 +58,8 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
     let pin_dir = current_format_dir(&options.pin_dir)?;
     let state_dir = current_format_dir(&options.state_dir)?;
     // One agent over one set of pins and records, or each would undo the other's tasks.
-    let _locks = [
-        lock(&state_dir.join(".agent.lock"))?,
-        lock(&pins_lock_file(&pin_dir))?,
-    ];
+    // The pins are locked on bpffs itself, which every mount namespace shares.
+    let _locks = [lock(&state_dir)?, lock(&pin_dir)?];
     // Before taking tasks over: an agent already answering here makes this one stop.
     let listener = http::bind(&options.config.socket, options.config.group)?;
     let maps_dir = Agent::maps_dir(&pin_dir);
@@ -98,34 +96,18 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
     served.map_err(|e| Error::Invalid(format!("serving the API: {e}")))
 }
 
-/// Holds an exclusive lock on `path` (created if need be) for as long as the file is open;
-/// fails at once if another process holds it.
-fn lock(path: &Path) -> Result<fs::File> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(Error::io("creating", parent))?;
-    }
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(Error::io("opening", path))?;
+/// Holds an exclusive lock on the directory `dir` for as long as the returned descriptor is
+/// open; fails at once if another process holds it, however it spelled the path.
+fn lock(dir: &Path) -> Result<fs::File> {
+    let file = fs::File::open(dir).map_err(Error::io("opening", dir))?;
     // SAFETY: flock(2) on a descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Err(Error::Invalid(format!(
             "another agent runs over the same state ({} is locked)",
-            path.display()
+            dir.display()
         )));
     }
     Ok(file)
-}
-
-/// The lock of the pins under `pin_dir` (bpffs holds no plain files, so it lives in /run).
-fn pins_lock_file(pin_dir: &Path) -> PathBuf {
-    let name = pin_dir.to_string_lossy().replace('/', "%");
-    Path::new(paths::RUN_ROOT)
-        .join("locks")
-        .join(format!("pins{name}.lock"))
 }
 
 /// Each HTTP task's resolver holds a few sockets: a node of a thousand tasks needs more
@@ -168,7 +150,8 @@ fn current_format_dir(dir: &Path) -> Result<PathBuf> {
     }
     let path = dir.join(current);
     fs::create_dir_all(&path).map_err(Error::io("creating", &path))?;
-    Ok(path)
+    // One spelling for one place: records and locks name it the same way.
+    fs::canonicalize(&path).map_err(Error::io("resolving", &path))
 }
 
 fn resolver_settings(config: &AgentConfig) -> Result<ResolverSettings> {

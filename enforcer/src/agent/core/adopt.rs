@@ -15,7 +15,7 @@ use super::{own_netns, Agent, AgentTask, Tasks};
 use crate::{
     agent::{store::TaskRecord, target},
     bpffs,
-    enforcement::{ProgramSet, TaskAttachment, TaskPolicy},
+    enforcement::{AllowedNet, ProgramSet, TaskAttachment, TaskPolicy},
     policy,
     resolver::{Handover, HeldAddress},
 };
@@ -71,6 +71,11 @@ impl Agent {
         }
         let policy = policy::for_network(&self.resolved(&record.network), &record.http_ports);
         fs::create_dir_all(&link_dir).map_err(crate::Error::io("creating", &link_dir))?;
+        // The storage outlives a detach: whatever an earlier task left there must not be
+        // what links attached now run with.
+        if tasks.set.settings_of(record.cgroup_id)?.is_some() {
+            tasks.set.change(record.cgroup_id, record.number, &policy)?;
+        }
         tasks.set.attach_missing(&record.cgroup, &link_dir)?;
         let mut attachment = TaskAttachment::new(
             record.number,
@@ -104,8 +109,14 @@ impl Agent {
         };
         if resolver.is_none() {
             // Nothing answers there now: steer the task's DNS nowhere rather than to a port
-            // anyone may have bound since.
-            tasks.set.allowlist(record.number).remove_resolvers()?;
+            // anyone may have bound since, and close what the old resolver had opened, as no
+            // one is left to expire it.
+            let mut allowlist = tasks.set.allowlist(record.number);
+            allowlist.remove_resolvers()?;
+            let previous = previous_grants(&entries, &policy);
+            for addr in previous.held.iter().map(|h| h.addr).chain(previous.retired) {
+                allowlist.remove(AllowedNet::host(addr))?;
+            }
         }
         let netns = match netns {
             TaskNetns::Own(netns) => Some(netns),
