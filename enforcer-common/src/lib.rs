@@ -88,6 +88,26 @@ impl ResolverKey {
     }
 }
 
+/// The key of `RESOLVER_PORTS`: a port of a resolver on the loopback of one network
+/// namespace (its value: the task the resolver is for).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResolverPortKey {
+    pub netns_cookie: u64,
+    pub port: u32,
+    pub _pad: u32,
+}
+
+impl ResolverPortKey {
+    pub const fn new(netns_cookie: u64, port: u16) -> ResolverPortKey {
+        ResolverPortKey {
+            netns_cookie,
+            port: port as u32,
+            _pad: 0,
+        }
+    }
+}
+
 /// A task's counters: its per-CPU cgroup storage, one slot per [`Counter`].
 pub type CounterSlots = [u64; COUNTER_SLOTS as usize];
 
@@ -100,4 +120,5 @@ mod pod {
     unsafe impl aya::Pod for crate::OriginalDst {}
     unsafe impl<const N: usize> aya::Pod for crate::TaskAddr<N> {}
     unsafe impl aya::Pod for crate::ResolverKey {}
+    unsafe impl aya::Pod for crate::ResolverPortKey {}
 }

@@ -241,6 +241,8 @@ pub trait AddressBook {
     fn is_resolver(&self, addr: &Addr, port: u16) -> bool;
     /// The socket lives in the host's network namespace (its loopback is the node's).
     fn in_host_netns(&self) -> bool;
+    /// `port` on the loopback of the socket's network namespace is another task's resolver.
+    fn is_anothers_resolver(&self, port: u16) -> bool;
 }
 
 /// How an allowed flow goes on.
@@ -292,8 +294,12 @@ pub fn judge(
             };
         }
     }
-    // A task in its own network namespace keeps its own loopback, in every mode.
+    // A task in its own network namespace keeps its own loopback, in every mode, but for
+    // another task's resolver there (a None task would have DNS through it).
     if loopback && !book.in_host_netns() {
+        if flow.has_port && book.is_anothers_resolver(flow.port) {
+            return Err(Reason::ResolverNotAllowed);
+        }
         return Ok(Route::AsAsked);
     }
     if let Mode::None = mode {
@@ -344,6 +350,8 @@ mod tests {
     const LOOPBACK6: Addr = Addr::from_v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
     /// The task's resolver: 127.0.0.1:5300.
     const RESOLVER_PORT: u16 = 5300;
+    /// Another task's resolver in the same namespace.
+    const ANOTHERS_RESOLVER_PORT: u16 = 5400;
 
     impl AddressBook for Book {
         fn listed(&self, addr: &Addr) -> u8 {
@@ -362,6 +370,9 @@ mod tests {
         }
         fn in_host_netns(&self) -> bool {
             self.in_host_netns
+        }
+        fn is_anothers_resolver(&self, port: u16) -> bool {
+            port == ANOTHERS_RESOLVER_PORT
         }
     }
 
@@ -644,6 +655,26 @@ mod tests {
                 for book in [&HOST_BOOK, &OWN_NETNS_BOOK] {
                     assert_eq!(judge(&zeroed, &f, book, judged), Err(Reason::NetworkNone));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn another_tasks_resolver_on_a_shared_loopback_is_refused_in_every_restricted_mode() {
+        for mode in [Mode::None, Mode::Http] {
+            for judged in [Judged::Destination, Judged::Packet] {
+                let theirs = flow(LOOPBACK, Some(ANOTHERS_RESOLVER_PORT), proto::UDP);
+                assert_eq!(
+                    judge(&cfg(mode), &theirs, &OWN_NETNS_BOOK, judged),
+                    Err(Reason::ResolverNotAllowed),
+                    "{mode:?}"
+                );
+                let own_service = flow(LOOPBACK, Some(8080), proto::TCP);
+                assert_eq!(
+                    judge(&cfg(mode), &own_service, &OWN_NETNS_BOOK, judged),
+                    Ok(Route::AsAsked),
+                    "{mode:?}"
+                );
             }
         }
     }

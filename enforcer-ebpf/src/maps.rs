@@ -10,8 +10,8 @@ use aya_ebpf::{
     EbpfContext,
 };
 use enforcer_common::{
-    policy::listed, Addr, AddressBook, OriginalDst, ResolverAddr, ResolverKey, TaskAddr,
-    ALLOWLIST_CAPACITY, EVENT_RING_BYTES, NETS_CAPACITY, RESOLVER_CAPACITY,
+    policy::listed, Addr, AddressBook, OriginalDst, ResolverAddr, ResolverKey, ResolverPortKey,
+    TaskAddr, ALLOWLIST_CAPACITY, EVENT_RING_BYTES, NETS_CAPACITY, RESOLVER_CAPACITY,
     STEERED_SOCKETS_CAPACITY, TASK_PREFIX_BITS,
 };
 
@@ -37,6 +37,11 @@ pub static ALLOW_NETS_V6: LpmTrie<TaskAddr<16>, u8> =
 #[map]
 pub static RESOLVERS: HashMap<ResolverKey, ResolverAddr> =
     HashMap::pinned(RESOLVER_CAPACITY, BPF_F_NO_PREALLOC);
+/// Every resolver's ports on the loopback of its namespace, with the task it is for: a task
+/// sharing that loopback may not reach another's resolver.
+#[map]
+pub static RESOLVER_PORTS: HashMap<ResolverPortKey, u32> =
+    HashMap::pinned(2 * RESOLVER_CAPACITY, BPF_F_NO_PREALLOC);
 /// What each steered socket asked for, keyed by socket cookie, to restore in replies. Least
 /// recently used entries make room: a stub that loses its entry sees the resolver's address
 /// and drops the reply (its own loss, never an opening).
@@ -90,6 +95,13 @@ impl<C: EbpfContext> AddressBook for TaskMaps<'_, C> {
     #[inline(always)]
     fn in_host_netns(&self) -> bool {
         netns_cookie(self.ctx) == self.host_netns_cookie
+    }
+
+    #[inline(always)]
+    fn is_anothers_resolver(&self, port: u16) -> bool {
+        let key = ResolverPortKey::new(netns_cookie(self.ctx), port);
+        // SAFETY: a value pointer from a lookup, read at once.
+        unsafe { RESOLVER_PORTS.get(key) }.is_some_and(|owner| *owner != self.task)
     }
 }
 

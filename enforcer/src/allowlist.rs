@@ -11,7 +11,9 @@ use std::{
 };
 
 use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData, MapError};
-use enforcer_common::{policy::listed, ResolverAddr, ResolverKey, TaskAddr, TASK_PREFIX_BITS};
+use enforcer_common::{
+    policy::listed, ResolverAddr, ResolverKey, ResolverPortKey, TaskAddr, TASK_PREFIX_BITS,
+};
 
 use crate::{
     enforcement::AllowedNet,
@@ -23,6 +25,7 @@ pub(crate) const HOSTS_V6: &str = "ALLOW_HOSTS_V6";
 pub(crate) const NETS_V4: &str = "ALLOW_NETS_V4";
 pub(crate) const NETS_V6: &str = "ALLOW_NETS_V6";
 pub(crate) const RESOLVERS: &str = "RESOLVERS";
+const RESOLVER_PORTS: &str = "RESOLVER_PORTS";
 
 /// Writes and reads one task's allowlist (single addresses and CIDRs) and resolvers.
 /// Handles made with [`AllowlistMaps::for_task`] or cloned share one set of map
@@ -40,6 +43,8 @@ struct SharedMaps {
     nets_v4: LpmTrie<MapData, TaskAddr<4>, u8>,
     nets_v6: LpmTrie<MapData, TaskAddr<16>, u8>,
     resolvers: HashMap<MapData, ResolverKey, ResolverAddr>,
+    /// Resolver ports on a namespace's loopback, by owning task.
+    resolver_ports: HashMap<MapData, ResolverPortKey, u32>,
 }
 
 impl AllowlistMaps {
@@ -55,6 +60,7 @@ impl AllowlistMaps {
             nets_v4: typed(NETS_V4, take(NETS_V4)?)?,
             nets_v6: typed(NETS_V6, take(NETS_V6)?)?,
             resolvers: typed(RESOLVERS, take(RESOLVERS)?)?,
+            resolver_ports: typed(RESOLVER_PORTS, take(RESOLVER_PORTS)?)?,
         };
         Ok(AllowlistMaps {
             task,
@@ -151,7 +157,8 @@ impl AllowlistMaps {
     pub fn remove_resolvers(&mut self) -> Result<()> {
         let task = self.task;
         let mut maps = self.maps();
-        remove_where(&mut maps.resolvers, RESOLVERS, |k| k.task == task)
+        remove_where(&mut maps.resolvers, RESOLVERS, |k| k.task == task)?;
+        remove_ports_of(&mut maps.resolver_ports, |owner| owner == task)
     }
 
     /// Takes every entry of the task off the maps, resolvers included: what is left of a
@@ -176,24 +183,43 @@ impl AllowlistMaps {
         remove_where(&mut maps.hosts_v6, HOSTS_V6, |k| doomed(k.task()))?;
         remove_where(&mut maps.nets_v4, NETS_V4, |k| doomed(k.data().task()))?;
         remove_where(&mut maps.nets_v6, NETS_V6, |k| doomed(k.data().task()))?;
-        remove_where(&mut maps.resolvers, RESOLVERS, |k| doomed(k.task))
+        remove_where(&mut maps.resolvers, RESOLVERS, |k| doomed(k.task))?;
+        remove_ports_of(&mut maps.resolver_ports, doomed)
     }
 
-    /// Steers the task's DNS in the network namespace `netns_cookie` to `resolver`.
+    /// Steers the task's DNS in the network namespace `netns_cookie` to `resolver`, whose
+    /// ports other tasks sharing that loopback may then not reach.
     pub fn set_resolver(&mut self, netns_cookie: u64, resolver: ResolverAddr) -> Result<()> {
+        let task = self.task;
         let mut maps = self.maps();
+        for port in resolver_ports(&resolver) {
+            let key = ResolverPortKey::new(netns_cookie, port);
+            maps.resolver_ports
+                .insert(key, task, 0)
+                .map_err(map_error(RESOLVER_PORTS))?;
+        }
         maps.resolvers
-            .insert(ResolverKey::new(self.task, netns_cookie), resolver, 0)
+            .insert(ResolverKey::new(task, netns_cookie), resolver, 0)
             .map_err(map_error(RESOLVERS))
     }
 
     /// DNS of the task in `netns_cookie` has nowhere to go from now on: it is refused.
     pub fn remove_resolver(&mut self, netns_cookie: u64) -> Result<()> {
+        let key = ResolverKey::new(self.task, netns_cookie);
         let mut maps = self.maps();
-        let removed = maps
-            .resolvers
-            .remove(&ResolverKey::new(self.task, netns_cookie));
-        ignore_absent(removed)
+        let resolver = match maps.resolvers.get(&key, 0) {
+            Ok(resolver) => resolver,
+            Err(MapError::KeyNotFound) => return Ok(()),
+            Err(e) => return Err(map_error(RESOLVERS)(e)),
+        };
+        ignore_absent(maps.resolvers.remove(&key))?;
+        for port in resolver_ports(&resolver) {
+            ignore_absent(
+                maps.resolver_ports
+                    .remove(&ResolverPortKey::new(netns_cookie, port)),
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -233,6 +259,32 @@ fn remove_where<M: KeyedMap>(
     let keys = map.all_keys().map_err(map_error(name))?;
     for key in keys.iter().filter(|key| doomed(key)) {
         ignore_absent(map.remove_key(key))?;
+    }
+    Ok(())
+}
+
+/// The host-order ports a resolver listens on (0: none in that family).
+fn resolver_ports(resolver: &ResolverAddr) -> impl Iterator<Item = u16> {
+    [resolver.port4, resolver.port6]
+        .into_iter()
+        .map(|port| u16::from_be(port as u16))
+        .filter(|port| *port != 0)
+}
+
+/// Removes the resolver ports whose owning task `doomed` picks.
+fn remove_ports_of(
+    ports: &mut HashMap<MapData, ResolverPortKey, u32>,
+    doomed: impl Fn(u32) -> bool,
+) -> Result<()> {
+    let mut owned = Vec::new();
+    for entry in ports.iter() {
+        let (key, owner) = entry.map_err(map_error(RESOLVER_PORTS))?;
+        if doomed(owner) {
+            owned.push(key);
+        }
+    }
+    for key in owned {
+        ignore_absent(ports.remove(&key))?;
     }
     Ok(())
 }

@@ -381,6 +381,55 @@ fn a_second_agent_over_the_same_state_does_not_start() {
     );
 }
 
+#[test]
+fn another_tasks_resolver_on_a_shared_loopback_is_refused_by_the_kernel() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start("foreign-resolver", &lab).unwrap();
+    let netns = ScratchNetns::create(&format!("{}-foreign", lab.netns()));
+    let (http, none) = (
+        TestCgroup::create("foreign-http").unwrap(),
+        TestCgroup::create("foreign-none").unwrap(),
+    );
+    let mut in_http = netns.idle_in(&http);
+    let request = EnforceRequest {
+        id: "http".into(),
+        cgroup: CgroupRef::Pid(in_http.id()),
+        network: NetworkRequest {
+            network: Some(json!({"Type": "HTTP", "Domains": ["files.lab.test"]})),
+            ..Default::default()
+        },
+    };
+    agent.client().enforce(&request).unwrap();
+    // Enforced while it had no process: its namespace was not known to the agent.
+    attach(&agent, "none", &none, &["--network", "None"]);
+    let port = netns.udp_loopback_ports()[0].to_string();
+    let probe = probe_bin().display().to_string();
+    let nsenter = |cgroup: &TestCgroup| {
+        let mut command = cgroup.command(std::path::Path::new("/usr/bin/nsenter"));
+        command
+            .arg(format!("--net=/run/netns/{}", netns.name))
+            .arg(&probe);
+        command
+    };
+    let ask = |cgroup: &TestCgroup| {
+        let output = nsenter(cgroup)
+            .args(["dns", "127.0.0.1", "files.lab.test", "--port", &port])
+            .output()
+            .unwrap();
+        enforcer_tests::ProbeResult::from_stdout(&output.stdout).unwrap()
+    };
+    assert!(ask(&http).ok, "the HTTP task reaches its own resolver");
+    let theirs = ask(&none);
+    assert!(
+        theirs.is_eperm(),
+        "a None task used another's resolver: {theirs:?}"
+    );
+    let _ = in_http.kill();
+    let _ = in_http.wait();
+}
+
 /// A network namespace of the test's own (loopback up), deleted on drop.
 struct ScratchNetns {
     name: String,
@@ -402,6 +451,23 @@ impl ScratchNetns {
         ip(&["netns", "add", name]);
         ip(&["-n", name, "link", "set", "lo", "up"]);
         ScratchNetns { name: name.into() }
+    }
+
+    /// The UDP ports bound on 127.0.0.1 in this namespace.
+    fn udp_loopback_ports(&self) -> Vec<u16> {
+        let output = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.name, "cat", "/proc/net/udp"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let local = line.split_whitespace().nth(1)?;
+                let (addr, port) = local.split_once(':')?;
+                (addr == "0100007F").then(|| u16::from_str_radix(port, 16).ok())?
+            })
+            .collect()
     }
 
     /// An idle process in `cgroup` and in this namespace, once it is in both.
