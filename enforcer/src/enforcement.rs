@@ -5,12 +5,14 @@
 //! pinned, so enforcement outlives the process that made it.
 
 mod attachment;
+mod link_info;
 mod program_set;
 mod sockopt_link;
 mod storage;
 mod sys;
 
 pub use attachment::TaskAttachment;
+pub use link_info::cgroup_of_link;
 pub use program_set::{ProgramSet, ALL_PROGRAMS};
 pub use storage::{TaskCounters, TaskSettings};
 

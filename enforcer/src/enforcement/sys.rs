@@ -7,6 +7,8 @@ use aya::sys::SyscallError;
 pub const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 pub const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 pub const BPF_OBJ_PIN: libc::c_long = 6;
+pub const BPF_OBJ_GET: libc::c_long = 7;
+pub const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 pub const BPF_LINK_CREATE: libc::c_long = 28;
 
 /// `bpf_attr` of the map element commands.
@@ -30,4 +32,24 @@ pub fn bpf<T>(call: &'static str, cmd: libc::c_long, attr: &mut T) -> Result<i64
         return Err(SyscallError { call, io_error });
     }
     Ok(rc)
+}
+
+/// `bpf_attr` of BPF_OBJ_GET.
+#[repr(C)]
+#[derive(Default)]
+pub struct ObjGet {
+    pub pathname: u64,
+    pub bpf_fd: u32,
+    pub file_flags: u32,
+    pub path_fd: i32,
+    pub _pad: u32,
+}
+
+/// `bpf_attr` of BPF_OBJ_GET_INFO_BY_FD.
+#[repr(C)]
+#[derive(Default)]
+pub struct InfoByFd {
+    pub bpf_fd: u32,
+    pub info_len: u32,
+    pub info: u64,
 }

@@ -6,6 +6,7 @@ use std::{
     collections::{HashMap, HashSet},
     fs, io,
     net::IpAddr,
+    path::Path,
     sync::atomic::Ordering,
 };
 
@@ -15,7 +16,9 @@ use super::{own_netns, Agent, AgentTask, Tasks};
 use crate::{
     agent::{store::TaskRecord, target},
     bpffs,
-    enforcement::{AllowedNet, ProgramSet, TaskAttachment, TaskPolicy},
+    enforcement::{
+        cgroup_of_link, AllowedNet, ProgramSet, TaskAttachment, TaskPolicy, ALL_PROGRAMS,
+    },
     policy,
     resolver::{Handover, HeldAddress},
 };
@@ -63,7 +66,7 @@ impl Agent {
         entries: Vec<(IpAddr, u8)>,
     ) -> crate::Result<bool> {
         let link_dir = self.options.link_dir(&record.id);
-        if let Found::Gone = find_cgroup(&record)? {
+        if let Found::Gone = find_cgroup(&record, &link_dir, &self.options.cgroup_mount)? {
             tasks.set.allowlist(record.number).clear()?;
             bpffs::remove_pins(&link_dir)?;
             self.store.remove(&record.id)?;
@@ -136,10 +139,39 @@ impl Agent {
     }
 }
 
-/// Decides by the cgroup's inode, not by whether its path opens: a path that exists but
-/// can't be read is an error (never taken for "gone", which releases the task).
-fn find_cgroup(record: &TaskRecord) -> crate::Result<Found> {
-    match ProgramSet::cgroup_id_of(&record.cgroup) {
+/// Decides by the kernel's word first: a pinned link names the cgroup it is attached to, by
+/// id, 0 once that cgroup is gone. Only a task with no link yet is judged by its path, and
+/// only under this agent's cgroup2 mount: a path this agent can't see (another mount, another
+/// cgroup namespace) is an error, never taken for "gone", which would release the task.
+fn find_cgroup(record: &TaskRecord, link_dir: &Path, mount: &Path) -> crate::Result<Found> {
+    let unseen = || {
+        crate::Error::Invalid(format!(
+            "its cgroup {} is not where this agent sees it (cgroup2 at {}): start the agent \
+             where it sees the cgroups it enforced",
+            record.cgroup.display(),
+            mount.display()
+        ))
+    };
+    if !record.cgroup.starts_with(mount) {
+        return Err(unseen());
+    }
+    let by_path = ProgramSet::cgroup_id_of(&record.cgroup);
+    let link = ALL_PROGRAMS
+        .iter()
+        .map(|name| link_dir.join(name))
+        .find(|path| path.exists());
+    if let Some(link) = link {
+        return match cgroup_of_link(&link)? {
+            0 => Ok(Found::Gone),
+            id if id == record.cgroup_id && by_path.is_ok_and(|seen| seen == id) => Ok(Found::Live),
+            id if id == record.cgroup_id => Err(unseen()),
+            _ => Err(crate::Error::Invalid(format!(
+                "the links pinned in {} are attached to another cgroup than its record's",
+                link_dir.display()
+            ))),
+        };
+    }
+    match by_path {
         Ok(id) if id == record.cgroup_id => Ok(Found::Live),
         Ok(_) => Ok(Found::Gone),
         Err(crate::Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
