@@ -284,6 +284,8 @@ impl TaskResolver {
     /// Ends every task of the resolver (servers, queries, connections, expiry), so nothing
     /// more is answered or opened; returns its report and what it held and retired.
     async fn shut_down(mut self) -> (ResolverReport, Handover) {
+        // First, so an answer still being worked on when its task is aborted opens nothing.
+        self.shared.ledger().close();
         for server in &self.servers.0 {
             server.abort();
         }

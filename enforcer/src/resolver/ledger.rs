@@ -47,6 +47,8 @@ pub struct Ledger {
     /// Addresses whose kernel entry could be neither retired nor removed: tried again on
     /// every expiry tick until it goes.
     unclosed: HashSet<IpAddr>,
+    /// Set when the resolver stops: no grant goes through after its last handover.
+    closed: bool,
 }
 
 impl Ledger {
@@ -58,12 +60,18 @@ impl Ledger {
             retired: HashMap::new(),
             retirements: 0,
             unclosed: HashSet::new(),
+            closed: false,
         }
     }
 
     /// Opens what an answer grants. Returns once the kernel allows every address; on an
     /// error, the addresses not opened are not held either.
     pub fn grant(&mut self, grants: &[Grant], now: Instant) -> Result<()> {
+        if self.closed {
+            return Err(crate::Error::Invalid(
+                "the resolver has stopped: nothing more is opened".into(),
+            ));
+        }
         for grant in grants {
             let addr = grant.addr;
             if self.statics.covers(addr) {
@@ -112,6 +120,12 @@ impl Ledger {
     /// Every hold, with its time left at `now`.
     pub fn holds(&self, now: Instant) -> Vec<HeldAddress> {
         self.holdings.holds(now)
+    }
+
+    /// No grant goes through from now on, whatever a query still running asks: what this
+    /// ledger holds is final, for a successor to take over.
+    pub fn close(&mut self) {
+        self.closed = true;
     }
 
     /// Ends the holds due by `now`: their addresses are retired.

@@ -43,7 +43,7 @@ impl Agent {
         let prepared = match self.prepare(set, task, &record, &new_policy) {
             Ok(prepared) => prepared,
             Err(e) => {
-                let _ = self.store.save(&old_record);
+                self.restore_record(&old_record);
                 return Err(failed(e));
             }
         };
@@ -53,7 +53,7 @@ impl Agent {
         // The switch: one write, atomic for the task's programs.
         if let Err(e) = set.change(record.cgroup_id, number, &new_policy) {
             self.discard(set, number, prepared);
-            let _ = self.store.save(&old_record);
+            self.restore_record(&old_record);
             return Err(failed(e));
         }
         self.retire_old(set, task, &record, prepared.resolver.as_ref());
@@ -70,6 +70,16 @@ impl Agent {
             "task network changed"
         );
         Ok(self.view(set, task))
+    }
+
+    /// Puts back the record of a change that did not happen. Should that fail, the next
+    /// agent would apply a change its caller was told failed: said loudly.
+    fn restore_record(&self, old: &super::TaskRecord) {
+        if let Err(e) = self.store.save(old) {
+            tracing::error!(task = %old.id, error = %e,
+                "could not put back the record of a failed change: a restarted agent would \
+                 apply it; release the task, or change it again");
+        }
     }
 
     /// The new number's entries and resolver, taking over the holds of names the new spec
