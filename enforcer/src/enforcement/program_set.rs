@@ -125,6 +125,12 @@ impl ProgramSet {
         cgroup_id(&dir, cgroup)
     }
 
+    /// The cookie of the network namespace this process runs in, written into every task's
+    /// settings as the node's.
+    pub fn host_netns_cookie(&self) -> u64 {
+        self.host_netns_cookie
+    }
+
     /// Where the shared maps are pinned.
     pub fn pin_dir(&self) -> &Path {
         &self.pin_dir

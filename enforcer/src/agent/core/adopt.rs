@@ -74,9 +74,21 @@ impl Agent {
         }
         let policy = policy::for_network(&self.resolved(&record.network), &record.http_ports);
         fs::create_dir_all(&link_dir).map_err(crate::Error::io("creating", &link_dir))?;
+        let in_kernel = tasks.set.settings_of(record.cgroup_id)?;
+        if let Some(config) = in_kernel.filter(|c| c.task != 0) {
+            // Written by an agent in another network namespace: what this one calls the
+            // node's would make the node's loopback a task's own.
+            if config.host_netns_cookie != tasks.set.host_netns_cookie() {
+                return Err(crate::Error::Invalid(
+                    "it was enforced by an agent in another network namespace: start the agent \
+                     in the node's"
+                        .into(),
+                ));
+            }
+        }
         // The storage outlives a detach: whatever an earlier task left there must not be
         // what links attached now run with.
-        if tasks.set.settings_of(record.cgroup_id)?.is_some() {
+        if in_kernel.is_some() {
             tasks.set.change(record.cgroup_id, record.number, &policy)?;
         }
         tasks.set.attach_missing(&record.cgroup, &link_dir)?;
