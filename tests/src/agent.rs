@@ -65,9 +65,10 @@ impl TestAgent {
         &self.pin_dir
     }
 
-    fn launch(&mut self) -> Result<()> {
-        let _ = std::fs::remove_file(self.socket());
-        let child = Command::new(enforcer_bin())
+    /// `enforcer daemon` over this agent's config, socket, pins and records.
+    fn daemon_command(&self) -> Command {
+        let mut command = Command::new(enforcer_bin());
+        command
             .arg("daemon")
             .arg("--config")
             .arg(&self.config)
@@ -76,7 +77,14 @@ impl TestAgent {
             .arg("--pin-dir")
             .arg(&self.pin_dir)
             .arg("--state-dir")
-            .arg(self.state_dir())
+            .arg(self.state_dir());
+        command
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        let _ = std::fs::remove_file(self.socket());
+        let child = self
+            .daemon_command()
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -138,18 +146,7 @@ impl TestAgent {
     /// Runs a second agent over this one's socket, pins and records, and returns how it
     /// ended (it must not start).
     pub fn second(&self) -> Output {
-        let mut command = Command::new(enforcer_bin());
-        command
-            .arg("daemon")
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--socket")
-            .arg(self.socket())
-            .arg("--pin-dir")
-            .arg(&self.pin_dir)
-            .arg("--state-dir")
-            .arg(self.state_dir());
-        output_within(&mut command, Duration::from_secs(30))
+        output_within(&mut self.daemon_command(), Duration::from_secs(30))
     }
 
     /// Starts the agent again over the same socket, pins and records.
