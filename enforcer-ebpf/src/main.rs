@@ -182,13 +182,18 @@ pub fn getpeername6(ctx: SockAddrContext) -> i32 {
 /// the reply.
 #[inline(always)]
 fn restore_resolver_peer(ctx: &SockAddrContext, v6: bool) {
+    let sa = ctx.sock_addr;
+    let peer = destination(sa, v6);
+    // The resolver is always on loopback: any other peer needs neither settings nor lookup.
+    if !peer.is_loopback_or_unspecified() {
+        return;
+    }
     let Some(resolver) = resolver_here(ctx, config().task) else {
         return;
     };
-    let sa = ctx.sock_addr;
     // SAFETY: ctx fields of bpf_sock_addr, read with their own width.
     let port = u16::from_be(unsafe { (*sa).user_port } as u16);
-    if !resolver.is(&destination(sa, v6), port) {
+    if !resolver.is(&peer, port) {
         return;
     }
     // SAFETY: cookie of the context's socket; ctx fields written as u32 for this family.

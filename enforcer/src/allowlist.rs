@@ -50,10 +50,7 @@ struct SharedMaps {
 impl AllowlistMaps {
     /// The part of task number `task` of the maps pinned under `pin_dir`.
     pub fn open(pin_dir: &Path, task: u32) -> Result<Self> {
-        let take = |name: &'static str| -> Result<Map> {
-            let data = MapData::from_pin(pin_dir.join(name)).map_err(map_error(name))?;
-            Map::from_map_data(data).map_err(map_error(name))
-        };
+        let take = |name| open_pinned_map(pin_dir, name);
         let maps = SharedMaps {
             hosts_v4: typed(HOSTS_V4, take(HOSTS_V4)?)?,
             hosts_v6: typed(HOSTS_V6, take(HOSTS_V6)?)?,
@@ -308,6 +305,12 @@ fn net_key<const N: usize>(task: u32, net: AllowedNet, octets: [u8; N]) -> Key<T
         TASK_PREFIX_BITS + u32::from(net.prefix_len),
         TaskAddr::new(task, octets),
     )
+}
+
+/// The map pinned as `name` under `dir`.
+pub(crate) fn open_pinned_map(dir: &Path, name: &'static str) -> Result<Map> {
+    let data = MapData::from_pin(dir.join(name)).map_err(map_error(name))?;
+    Map::from_map_data(data).map_err(map_error(name))
 }
 
 pub(crate) fn map_error(name: &'static str) -> impl Fn(MapError) -> Error {

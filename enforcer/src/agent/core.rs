@@ -32,6 +32,7 @@ use super::{
 };
 use crate::{
     bpffs,
+    cgroup::TaskCgroup,
     enforcement::{ProgramSet, TaskAttachment, TaskPolicy},
     events::Denial,
     policy,
@@ -365,7 +366,8 @@ impl TaskService for Agent {
                 other.record.id
             )));
         }
-        let cgroup_id = ProgramSet::cgroup_id_of(&found.cgroup)
+        let cgroup_id = TaskCgroup::existing(found.cgroup.clone())
+            .inode()
             .map_err(|e| Refusal::UnknownCgroup(e.to_string()))?;
         let netns = own_netns(found.pid)?;
         let netns_inode = found.pid.and_then(target::netns_inode);

@@ -119,12 +119,6 @@ impl ProgramSet {
         })
     }
 
-    /// The id of `cgroup` as the kernel knows it.
-    pub fn cgroup_id_of(cgroup: &Path) -> Result<u64> {
-        let dir = fs::File::open(cgroup).map_err(Error::io("opening cgroup", cgroup))?;
-        cgroup_id(&dir, cgroup)
-    }
-
     /// The cookie of the network namespace this process runs in, written into every task's
     /// settings as the node's.
     pub fn host_netns_cookie(&self) -> u64 {
@@ -170,11 +164,7 @@ impl ProgramSet {
             if self.settings.read(cgroup_id)?.is_some() {
                 self.settings.write(cgroup_id, &config)?;
             }
-            for name in self.programs.clone() {
-                // The pin holds the link; no descriptor of it is kept.
-                let path = link_dir.join(name);
-                attach_pinned(&mut self.ebpf, name, cgroup_dir.as_fd(), &path)?;
-            }
+            self.attach_missing(cgroup, link_dir)?;
             // A new storage starts zeroed, which is closed; now it is the task's.
             self.settings.write(cgroup_id, &config)
         });
@@ -187,9 +177,10 @@ impl ProgramSet {
         Ok(attachment)
     }
 
-    /// Attaches to `cgroup` the programs whose links are missing from `link_dir` (a task an
-    /// earlier agent left half attached, or one from before a program was added), never
-    /// touching those already there. Its settings are the caller's to write after.
+    /// Attaches to `cgroup` the programs whose links are missing from `link_dir` (all of them
+    /// for a new task; some for one an earlier agent left half attached, or from before a
+    /// program was added), never touching those already there. The pins hold the links; no
+    /// descriptor of them is kept. Its settings are the caller's to write after.
     pub fn attach_missing(&mut self, cgroup: &Path, link_dir: &Path) -> Result<()> {
         let cgroup_dir = fs::File::open(cgroup).map_err(Error::io("opening cgroup", cgroup))?;
         for name in self.programs.clone() {

@@ -12,7 +12,10 @@ use aya::maps::{Map, MapData};
 use enforcer_common::{Counter, CounterSlots, TaskConfig, COUNTER_SLOTS};
 
 use super::sys::{bpf, MapElem, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM};
-use crate::error::{Error, Result};
+use crate::{
+    allowlist::open_pinned_map,
+    error::{Error, Result},
+};
 
 /// Name of the settings map in the eBPF object.
 pub const TASK: &str = "TASK";
@@ -31,7 +34,7 @@ impl TaskSettings {
     }
 
     pub fn from_pin(dir: &Path) -> Result<TaskSettings> {
-        TaskSettings::from_map(open_pinned(dir, TASK)?)
+        TaskSettings::from_map(open_pinned_map(dir, TASK)?)
     }
 
     /// Writes the settings of the task in cgroup `cgroup_id`, atomically for its programs
@@ -79,7 +82,7 @@ impl TaskCounters {
     }
 
     pub fn from_pin(dir: &Path) -> Result<TaskCounters> {
-        TaskCounters::from_map(open_pinned(dir, TASK_COUNTERS)?)
+        TaskCounters::from_map(open_pinned_map(dir, TASK_COUNTERS)?)
     }
 
     /// The counters of the task in cgroup `cgroup_id`, summed over CPUs.
@@ -113,11 +116,6 @@ impl TaskCounters {
             .find(|(c, _)| *c == counter)
             .map_or(0, |(_, n)| n))
     }
-}
-
-fn open_pinned(dir: &Path, name: &'static str) -> Result<Map> {
-    let data = MapData::from_pin(dir.join(name)).map_err(crate::allowlist::map_error(name))?;
-    Map::from_map_data(data).map_err(crate::allowlist::map_error(name))
 }
 
 fn storage_error(name: &'static str, cgroup_id: u64, e: aya::sys::SyscallError) -> Error {

@@ -16,6 +16,7 @@ use super::{own_netns, Agent, AgentTask, Tasks};
 use crate::{
     agent::{store::TaskRecord, target},
     bpffs,
+    cgroup::TaskCgroup,
     enforcement::{
         cgroup_of_link, AllowedNet, ProgramSet, TaskAttachment, TaskPolicy, ALL_PROGRAMS,
     },
@@ -167,7 +168,7 @@ fn find_cgroup(record: &TaskRecord, link_dir: &Path, mount: &Path) -> crate::Res
     if !record.cgroup.starts_with(mount) {
         return Err(unseen());
     }
-    let by_path = ProgramSet::cgroup_id_of(&record.cgroup);
+    let by_path = TaskCgroup::existing(record.cgroup.clone()).inode();
     let link = ALL_PROGRAMS
         .iter()
         .map(|name| link_dir.join(name))
