@@ -74,7 +74,7 @@ pub struct DenyEvent {
     pub task: u32,
 }
 
-/// Per-task counters, one slot each in the task's per-CPU cgroup storage.
+/// Per-task counters, one slot each in the task's entry of the per-CPU counters array.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {

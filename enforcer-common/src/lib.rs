@@ -108,7 +108,7 @@ impl ResolverPortKey {
     }
 }
 
-/// A task's counters: its per-CPU cgroup storage, one slot per [`Counter`].
+/// A task's counters: its entry of the per-CPU counters array, one slot per [`Counter`].
 pub type CounterSlots = [u64; COUNTER_SLOTS as usize];
 
 #[cfg(feature = "user")]

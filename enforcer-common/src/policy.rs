@@ -50,7 +50,10 @@ pub struct TaskConfig {
     pub http_port_count: u32,
     /// TCP destination ports allowed in HTTP mode, host byte order.
     pub http_ports: [u16; MAX_HTTP_PORTS],
-    pub _pad: u32,
+    /// The task's entry in the per-CPU counters array (`COUNTERS`); 0 is no task's, where a
+    /// storage not yet written counts. An index, not cgroup storage: finding a cgroup's
+    /// storage is a helper call each run, an array entry a few inlined instructions.
+    pub counter_index: u32,
 }
 
 impl TaskConfig {
@@ -61,7 +64,7 @@ impl TaskConfig {
         mode: Mode::None as u32,
         http_port_count: 0,
         http_ports: [0; MAX_HTTP_PORTS],
-        _pad: 0,
+        counter_index: 0,
     };
 
     fn allows_http_port(&self, port: u16) -> bool {
@@ -386,7 +389,7 @@ mod tests {
             mode: mode as u32,
             http_port_count: 2,
             http_ports,
-            _pad: 0,
+            counter_index: 0,
         }
     }
 

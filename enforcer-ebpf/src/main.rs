@@ -21,7 +21,7 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use enforcer_common::{
     judge, proto, refuses_sockopt, sockopt::SOL_IPV6, Addr, Counter, Flow, Hook, Judged, Mode,
-    OriginalDst, Reason, Route,
+    OriginalDst, Reason, Route, TaskConfig,
 };
 
 use maps::{resolver_here, TaskMaps, DNS_ORIGINAL};
@@ -70,7 +70,7 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
         (Counter::SendmsgAllowed, Counter::SendmsgDenied)
     };
     if let Mode::Full = Mode::from_raw(cfg.mode) {
-        count(allowed);
+        count(cfg, allowed);
         return ALLOW;
     }
     let sa = ctx.sock_addr;
@@ -88,18 +88,18 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
         host_netns_cookie: cfg.host_netns_cookie,
     };
     let verdict = match judge(cfg, &flow, &book, Judged::Destination) {
-        Ok(Route::ToResolver) => steer_to_resolver(ctx, cfg.task, v6, &flow),
+        Ok(Route::ToResolver) => steer_to_resolver(ctx, cfg, v6, &flow),
         Ok(Route::AsAsked) => Ok(()),
         Err(reason) => Err(reason),
     };
     match verdict {
         Ok(()) => {
-            count(allowed);
+            count(cfg, allowed);
             ALLOW
         }
         Err(reason) => {
-            count(denied);
-            report(cfg.task, hook, reason, &flow, &current_sender());
+            count(cfg, denied);
+            report(cfg, hook, reason, &flow, &current_sender());
             debug!(ctx, "refused {} reason {}", hook as u8, reason as u8);
             REFUSE
         }
@@ -112,11 +112,11 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
 #[inline(always)]
 fn steer_to_resolver(
     ctx: &SockAddrContext,
-    task: u32,
+    cfg: &TaskConfig,
     v6: bool,
     flow: &Flow,
 ) -> Result<(), Reason> {
-    let resolver = resolver_here(ctx, task).ok_or(Reason::NoResolver)?;
+    let resolver = resolver_here(ctx, cfg.task).ok_or(Reason::NoResolver)?;
     let sa = ctx.sock_addr;
     // A v6 socket aiming at ::ffff:a.b.c.d reaches IPv4: steer it to the IPv4 resolver.
     let port = if v6 && !flow.addr.is_v4 {
@@ -149,7 +149,7 @@ fn steer_to_resolver(
         }
         (*sa).user_port = port;
     }
-    count(Counter::DnsSteered);
+    count(cfg, Counter::DnsSteered);
     Ok(())
 }
 
@@ -274,14 +274,14 @@ pub fn sock_create(ctx: SockContext) -> i32 {
     if let Mode::Full = Mode::from_raw(cfg.mode) {
         return ALLOW;
     }
-    count(Counter::SocketsDenied);
+    count(cfg, Counter::SocketsDenied);
     let protocol = if reason == Reason::RawSocket {
         proto::RAW
     } else {
         protocol as u8
     };
     let flow = no_destination(family == AF_INET6, protocol);
-    report(cfg.task, Hook::SockCreate, reason, &flow, &current_sender());
+    report(cfg, Hook::SockCreate, reason, &flow, &current_sender());
     REFUSE
 }
 
@@ -301,12 +301,12 @@ pub fn setsockopt(ctx: SockoptContext) -> i32 {
     if let Mode::Full = Mode::from_raw(cfg.mode) {
         return ALLOW;
     }
-    count(Counter::SockoptDenied);
+    count(cfg, Counter::SockoptDenied);
     // SAFETY: `sk` of a setsockopt context is a valid socket, never null.
     let protocol = unsafe { (*(*opt).__bindgen_anon_1.sk).protocol } as u8;
     let flow = no_destination(level == SOL_IPV6, protocol);
     report(
-        cfg.task,
+        cfg,
         Hook::Setsockopt,
         Reason::MulticastMembership,
         &flow,
@@ -335,7 +335,7 @@ fn no_destination(v6: bool, protocol: u8) -> Flow {
 pub fn egress(ctx: SkBuffContext) -> i32 {
     let cfg = config();
     if let Mode::Full = Mode::from_raw(cfg.mode) {
-        count(Counter::PacketsAllowed);
+        count(cfg, Counter::PacketsAllowed);
         return ALLOW;
     }
     let mut flow = Flow {
@@ -345,7 +345,7 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
         protocol: 0,
     };
     if parse_packet(&ctx, &mut flow).is_none() {
-        count(Counter::PacketsDenied);
+        count(cfg, Counter::PacketsDenied);
         return REFUSE;
     }
     let book = TaskMaps {
@@ -355,12 +355,12 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
     };
     match judge(cfg, &flow, &book, Judged::Packet) {
         Ok(_) => {
-            count(Counter::PacketsAllowed);
+            count(cfg, Counter::PacketsAllowed);
             ALLOW
         }
         Err(reason) => {
-            count(Counter::PacketsDenied);
-            report(cfg.task, Hook::Egress, reason, &flow, &packet_sender(&ctx));
+            count(cfg, Counter::PacketsDenied);
+            report(cfg, Hook::Egress, reason, &flow, &packet_sender(&ctx));
             REFUSE
         }
     }

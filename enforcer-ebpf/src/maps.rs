@@ -6,13 +6,13 @@ use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     helpers::generated::bpf_get_netns_cookie,
     macros::map,
-    maps::{lpm_trie::Key, HashMap, LpmTrie, LruHashMap, RingBuf},
+    maps::{lpm_trie::Key, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     EbpfContext,
 };
 use enforcer_common::{
-    policy::listed, Addr, AddressBook, OriginalDst, ResolverAddr, ResolverKey, ResolverPortKey,
-    TaskAddr, ALLOWLIST_CAPACITY, EVENT_RING_BYTES, NETS_CAPACITY, RESOLVER_CAPACITY,
-    STEERED_SOCKETS_CAPACITY, TASK_PREFIX_BITS,
+    policy::listed, Addr, AddressBook, CounterSlots, OriginalDst, ResolverAddr, ResolverKey,
+    ResolverPortKey, TaskAddr, ALLOWLIST_CAPACITY, EVENT_RING_BYTES, NETS_CAPACITY,
+    RESOLVER_CAPACITY, STEERED_SOCKETS_CAPACITY, TASK_PREFIX_BITS,
 };
 
 /// Single addresses each task may reach on its HTTP ports, and the node's own addresses
@@ -48,6 +48,11 @@ pub static RESOLVER_PORTS: HashMap<ResolverPortKey, u32> =
 #[map]
 pub static DNS_ORIGINAL: LruHashMap<u64, OriginalDst> =
     LruHashMap::pinned(STEERED_SOCKETS_CAPACITY, 0);
+
+/// Each task's counters, per CPU, at the index its settings name (`counter_index`). Sized
+/// by the loader: one entry per task the set may hold, plus entry 0.
+#[map]
+pub static COUNTERS: PerCpuArray<CounterSlots> = PerCpuArray::pinned(1, 0);
 
 /// Denial events of every task for userspace, each naming its task.
 #[map]

@@ -1,15 +1,19 @@
 //! Counting decisions and reporting refusals to userspace.
 
 use aya_ebpf::helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid};
-use enforcer_common::{Counter, DenyEvent, Flow, Hook, Reason};
+use enforcer_common::{Counter, DenyEvent, Flow, Hook, Reason, TaskConfig};
 
-use crate::{maps::EVENTS, storage::task_counters};
+use crate::maps::{COUNTERS, EVENTS};
 
+/// Adds one to `counter` of the task `cfg` is the settings of.
 #[inline(always)]
-pub fn count(counter: Counter) {
-    // SAFETY: this CPU's counters of the task, only this CPU writes them while the program
-    // runs; every `Counter` is a slot of `CounterSlots`.
-    unsafe { (*task_counters())[counter as usize] += 1 };
+pub fn count(cfg: &TaskConfig, counter: Counter) {
+    // An index past the array (never written so) counts nowhere.
+    if let Some(slots) = COUNTERS.get_ptr_mut(cfg.counter_index) {
+        // SAFETY: this CPU's entry; a program runs to its end on one CPU, and every
+        // `Counter` is a slot of `CounterSlots`.
+        unsafe { (*slots)[counter as usize] += 1 };
+    }
 }
 
 /// The process behind a refusal; zero (unknown) when it can't be told.
@@ -30,9 +34,9 @@ pub fn current_sender() -> Sender {
 
 /// Sends one denial event; a full ring buffer is counted, never blocks the decision.
 #[inline(always)]
-pub fn report(task: u32, hook: Hook, reason: Reason, flow: &Flow, sender: &Sender) {
+pub fn report(cfg: &TaskConfig, hook: Hook, reason: Reason, flow: &Flow, sender: &Sender) {
     let Some(mut entry) = EVENTS.reserve::<DenyEvent>(0) else {
-        count(Counter::EventsLost);
+        count(cfg, Counter::EventsLost);
         return;
     };
     let family = if flow.addr.is_v4 { 4 } else { 6 };
@@ -46,7 +50,7 @@ pub fn report(task: u32, hook: Hook, reason: Reason, flow: &Flow, sender: &Sende
         protocol: flow.protocol,
         _pad: [0; 2],
         comm: sender.comm,
-        task,
+        task: cfg.task,
     });
     entry.submit(0);
 }

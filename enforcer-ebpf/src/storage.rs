@@ -4,8 +4,12 @@
 //! programs thus serves every task with no lookup to find which task a socket belongs to.
 //!
 //! aya-ebpf's cgroup storage types key by (cgroup, attach type), which would give each hook
-//! its own copy; these key by cgroup alone (Linux 5.9+), so every hook of a task reads the
-//! one value userspace writes.
+//! its own copy; this one keys by cgroup alone (Linux 5.9+), so every hook of a task reads
+//! the one value userspace writes.
+//!
+//! Finding the value is a helper call (some 10-15 ns of a run on this kind of machine), so
+//! a run makes it once, and the counters are not cgroup storage but an array entry the
+//! settings name (`maps::COUNTERS`), whose lookup the verifier inlines.
 
 use core::{cell::UnsafeCell, mem::size_of};
 
@@ -13,7 +17,7 @@ use aya_ebpf::{
     bindings::{bpf_map_def, bpf_map_type},
     helpers::generated::bpf_get_local_storage,
 };
-use enforcer_common::{CounterSlots, TaskConfig};
+use enforcer_common::TaskConfig;
 
 /// A cgroup storage map keyed by cgroup id alone, pinned by name.
 #[repr(transparent)]
@@ -54,14 +58,6 @@ pub static TASK: SharedCgroupStorage = SharedCgroupStorage::new(
     size_of::<TaskConfig>(),
 );
 
-/// Each task's counters, per CPU.
-#[link_section = "maps"]
-#[export_name = "TASK_COUNTERS"]
-pub static TASK_COUNTERS: SharedCgroupStorage = SharedCgroupStorage::new(
-    bpf_map_type::BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED,
-    size_of::<CounterSlots>(),
-);
-
 /// The settings of the task this program runs for, in place: each field is loaded only
 /// where it is used (a copy of all 40 bytes costs loads and stack spills on every run).
 /// The value stays valid and unchanged for the whole run: userspace's write swaps in a new
@@ -71,10 +67,4 @@ pub fn task_config() -> &'static TaskConfig {
     // SAFETY: the storage is always there for a program attached to a cgroup, sized for a
     // TaskConfig; each run calls the helper anew, so reads what userspace last wrote.
     unsafe { &*(TASK.get() as *const TaskConfig) }
-}
-
-/// This CPU's counters of the task this program runs for.
-#[inline(always)]
-pub fn task_counters() -> *mut CounterSlots {
-    TASK_COUNTERS.get().cast()
 }

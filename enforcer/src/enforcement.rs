@@ -5,6 +5,7 @@
 //! pinned, so enforcement outlives the process that made it.
 
 mod attachment;
+mod counter_index;
 mod link_info;
 mod program_set;
 mod sockopt_link;
@@ -80,8 +81,14 @@ impl TaskPolicy {
         }
     }
 
-    /// The settings the kernel keeps for task number `task`.
-    pub fn kernel_config(&self, task: u32, host_netns_cookie: u64) -> Result<TaskConfig> {
+    /// The settings the kernel keeps for task number `task`, whose counters are entry
+    /// `counter_index`.
+    pub fn kernel_config(
+        &self,
+        task: u32,
+        host_netns_cookie: u64,
+        counter_index: u32,
+    ) -> Result<TaskConfig> {
         if self.http_ports.len() > MAX_HTTP_PORTS {
             return Err(Error::Usage(format!(
                 "at most {MAX_HTTP_PORTS} HTTP ports can be allowed, got {}",
@@ -96,7 +103,7 @@ impl TaskPolicy {
             mode: self.mode as u32,
             http_port_count: self.http_ports.len() as u32,
             http_ports,
-            _pad: 0,
+            counter_index,
         })
     }
 }
@@ -125,12 +132,11 @@ impl Enforcement {
     /// (created here; it must not exist). On error nothing stays attached or pinned.
     pub fn attach(cgroup: &Path, policy: &TaskPolicy, pin_dir: &Path) -> Result<Enforcement> {
         crate::bpffs::create_pin_dir(pin_dir)?;
-        let attached = ProgramSet::load(pin_dir, program_set::programs_for(policy.mode)).and_then(
-            |mut set| {
-                let attachment = set.attach(cgroup, ONLY_TASK, policy, pin_dir)?;
-                Ok(Enforcement { set, attachment })
-            },
-        );
+        let programs = program_set::programs_for(policy.mode);
+        let attached = ProgramSet::load(pin_dir, programs, 1).and_then(|mut set| {
+            let attachment = set.attach(cgroup, ONLY_TASK, policy, pin_dir)?;
+            Ok(Enforcement { set, attachment })
+        });
         if attached.is_err() {
             // Unpinning drops the links that made it, so nothing stays attached. The attach
             // error is the one worth reporting; a failed unpin is left to `gc`.
@@ -160,7 +166,7 @@ impl Enforcement {
         let counters = TaskCounters::from_pin(self.set.pin_dir()).ok()?;
         Some(crate::events::LostEvents {
             counters,
-            cgroup_id: self.attachment.cgroup_id(),
+            index: self.set.counter_index(self.attachment.cgroup_id()).ok()?,
         })
     }
 

@@ -151,15 +151,15 @@ fn protocol_name(protocol: u8) -> String {
     }
 }
 
-/// Where to read how many of a task's events the kernel dropped: its counters, by cgroup.
+/// Where to read how many of a task's events the kernel dropped: its counters entry.
 pub struct LostEvents {
     pub counters: TaskCounters,
-    pub cgroup_id: u64,
+    pub index: u32,
 }
 
 impl LostEvents {
     fn get(&self) -> Option<u64> {
-        self.counters.get(self.cgroup_id, Counter::EventsLost).ok()
+        self.counters.get(self.index, Counter::EventsLost).ok()
     }
 }
 

@@ -31,12 +31,17 @@ impl TestAgent {
     /// Starts an agent named after `name` and this process, resolving through `lab`'s DNS
     /// server and treating the lab's addresses as allowed internal ones.
     pub fn start(name: &str, lab: &Lab) -> Result<TestAgent> {
+        TestAgent::start_with(name, lab, "")
+    }
+
+    /// [`TestAgent::start`] with `more_config` (YAML lines) added to its config file.
+    pub fn start_with(name: &str, lab: &Lab, more_config: &str) -> Result<TestAgent> {
         let id = format!("{name}-{}", std::process::id());
         let scratch = ScratchDir::create(&format!("enforcer-agent-{id}"))?;
         let config = scratch.path().join("agent.yaml");
         let allow = lab.internal_allowance();
         let text = format!(
-            "upstream: [\"{}\"]\nallow_internal: {:?}\nhttp_ports: [80, 443]\n",
+            "upstream: [\"{}\"]\nallow_internal: {:?}\nhttp_ports: [80, 443]\n{more_config}",
             lab.dns(),
             allow
         );

@@ -60,6 +60,16 @@ fn api_error(error: &ClientError) -> Option<ApiError> {
     }
 }
 
+/// Task `id`'s kernel counter `name`, as the agent lists it.
+fn counter(agent: &TestAgent, id: &str, name: &str) -> u64 {
+    let tasks = agent.client().list().unwrap();
+    let task = tasks
+        .iter()
+        .find(|t| t.id == id)
+        .expect("the task is listed");
+    task.counters.get(name).copied().unwrap_or(0)
+}
+
 fn request(id: &str, cgroup: &TestCgroup, network: serde_json::Value) -> EnforceRequest {
     EnforceRequest {
         id: id.into(),
@@ -140,6 +150,7 @@ fn a_running_task_changes_mode_with_one_call() {
     let h0 = IpAddr::V4(lab.host(0));
     attach(&agent, "task", &cgroup, &["--network", "None"]);
     assert!(tcp(&cgroup, h0).is_eperm());
+    assert_eq!(counter(&agent, "task", "connect_denied"), 1);
     let client = agent.client();
     let to_http = NetworkRequest {
         network: Some(json!({"Type": "HTTP", "Domains": [h0.to_string()]})),
@@ -157,6 +168,59 @@ fn a_running_task_changes_mode_with_one_call() {
         tcp(&cgroup, h0).is_eperm(),
         "refused again once back to None"
     );
+    assert_eq!(
+        counter(&agent, "task", "connect_denied"),
+        2,
+        "the task's counters go on through its changes"
+    );
+}
+
+#[test]
+fn an_agent_at_max_tasks_refuses_more_and_a_freed_place_counts_from_zero() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let agent = TestAgent::start_with("capacity", &lab, "max_tasks: 2\n").unwrap();
+    let (a, b, c) = (
+        TestCgroup::create("capacity-a").unwrap(),
+        TestCgroup::create("capacity-b").unwrap(),
+        TestCgroup::create("capacity-c").unwrap(),
+    );
+    let h0 = IpAddr::V4(lab.host(0));
+    attach(&agent, "a", &a, &["--network", "None"]);
+    attach(&agent, "b", &b, &["--network", "None"]);
+    for _ in 0..3 {
+        assert!(tcp(&a, h0).is_eperm());
+    }
+    assert!(tcp(&b, h0).is_eperm());
+    assert_eq!(counter(&agent, "a", "connect_denied"), 3);
+    assert_eq!(
+        counter(&agent, "b", "connect_denied"),
+        1,
+        "counters are per task"
+    );
+
+    let error = agent
+        .client()
+        .enforce(&request("c", &c, json!({"Type": "None"})))
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Api { status: 503, .. }),
+        "{error:?}"
+    );
+    assert_eq!(api_error(&error).unwrap().error, "at_capacity");
+    assert!(tcp(&c, h0).ok, "nothing of the refused task is enforced");
+
+    assert_success(&agent.cli(&["detach", "--id", "a"]), "detach a");
+    attach(&agent, "c", &c, &["--network", "None"]);
+    assert_eq!(
+        counter(&agent, "c", "connect_denied"),
+        0,
+        "a freed place starts at zero"
+    );
+    assert!(tcp(&c, h0).is_eperm());
+    assert_eq!(counter(&agent, "c", "connect_denied"), 1);
+    assert_eq!(counter(&agent, "b", "connect_denied"), 1);
 }
 
 #[test]
@@ -677,6 +741,7 @@ fn a_killed_agent_leaves_every_policy_in_force_and_a_new_one_takes_over() {
     let fetched = http.probe(&["fetch", &dns, "files.lab.test"]);
     assert!(fetched.ok, "a name of the spec works: {fetched:?}");
 
+    let none_refused = counter(&agent, "none", "connect_denied");
     agent.kill9();
     assert!(
         tcp(&none, h0).is_eperm(),
@@ -694,6 +759,11 @@ fn a_killed_agent_leaves_every_policy_in_force_and_a_new_one_takes_over() {
     agent.restart().unwrap();
     let status = agent.client().status().unwrap();
     assert_eq!(status.adopted, 2, "{}", agent.log());
+    assert_eq!(
+        counter(&agent, "none", "connect_denied"),
+        none_refused + 1,
+        "counters outlive the agent, and count while it is down"
+    );
     let ids: Vec<String> = agent
         .client()
         .list()

@@ -13,7 +13,7 @@ use enforcer::{
 use serde_yaml_ng::Value as Yaml;
 
 /// Every key of the agent's config file.
-const AGENT_KEYS: [&str; 7] = [
+const AGENT_KEYS: [&str; 8] = [
     "socket",
     "group",
     "upstream",
@@ -21,6 +21,7 @@ const AGENT_KEYS: [&str; 7] = [
     "http_ports",
     "allow_internal",
     "dns_min_ttl_s",
+    "max_tasks",
 ];
 
 const ENFORCER_BIN: &str = "/usr/local/bin/enforcer";

@@ -186,7 +186,7 @@ pub struct AgentStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// Machine-readable kind: `bad_request`, `bad_spec`, `unknown_cgroup`, `duplicate_id`,
-    /// `cgroup_taken`, `not_found`, `enforce_failed`, `method_not_allowed`.
+    /// `cgroup_taken`, `not_found`, `at_capacity`, `enforce_failed`, `method_not_allowed`.
     pub error: String,
     /// What went wrong, for people.
     pub message: String,
@@ -216,6 +216,9 @@ pub enum Refusal {
     /// A release for a stopped task, of a task that still has processes.
     #[error("{0}")]
     StillRunning(String),
+    /// The agent enforces as many tasks as it may (`max_tasks`).
+    #[error("{0}")]
+    AtCapacity(String),
     /// The kernel side failed; nothing of the task was left in force.
     #[error("{0}")]
     EnforceFailed(String),
@@ -230,6 +233,7 @@ impl Refusal {
             Refusal::UnknownCgroup(_) => 422,
             Refusal::DuplicateId(_) | Refusal::CgroupTaken(_) | Refusal::StillRunning(_) => 409,
             Refusal::EnforceFailed(_) => 500,
+            Refusal::AtCapacity(_) => 503,
         }
     }
 
@@ -244,6 +248,7 @@ impl Refusal {
             Refusal::NotFound(_) => "not_found",
             Refusal::StillRunning(_) => "still_running",
             Refusal::EnforceFailed(_) => "enforce_failed",
+            Refusal::AtCapacity(_) => "at_capacity",
         };
         ApiError {
             error: error.to_owned(),

@@ -8,6 +8,7 @@
 //! http_ports: [80, 443]
 //! allow_internal: [10.1.0.0/16]
 //! dns_min_ttl_s: 60
+//! max_tasks: 4096                    # tasks enforced at once
 //! ```
 //!
 //! Every key is optional; unknown keys are errors.
@@ -36,6 +37,10 @@ const DNS_PORT: u16 = 53;
 /// Default and bounds of `dns_min_ttl_s` (as `enforcer run --dns-min-ttl`).
 const DEFAULT_DNS_MIN_TTL_S: u32 = 60;
 const MAX_DNS_MIN_TTL_S: u32 = 86_400;
+/// Default and bounds of `max_tasks`. Each task holds an entry of the kernel's per-CPU
+/// counters array, made this size up front: 80 bytes a task per possible CPU.
+const DEFAULT_MAX_TASKS: u32 = 4_096;
+const MAX_MAX_TASKS: u32 = 65_536;
 
 /// The agent's settings, from [`AgentConfig::load`] or [`AgentConfig::default`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +58,8 @@ pub struct AgentConfig {
     pub allow_internal: Vec<AllowedNet>,
     /// How long a looked-up address stays allowed at least.
     pub dns_min_ttl: Duration,
+    /// How many tasks may be enforced at once.
+    pub max_tasks: u32,
 }
 
 impl Default for AgentConfig {
@@ -65,6 +72,7 @@ impl Default for AgentConfig {
             http_ports: DEFAULT_HTTP_PORTS.to_vec(),
             allow_internal: Vec::new(),
             dns_min_ttl: Duration::from_secs(DEFAULT_DNS_MIN_TTL_S.into()),
+            max_tasks: DEFAULT_MAX_TASKS,
         }
     }
 }
@@ -83,6 +91,7 @@ struct ConfigFile {
     #[serde(default)]
     allow_internal: Vec<String>,
     dns_min_ttl_s: Option<u32>,
+    max_tasks: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +146,15 @@ impl AgentConfig {
                     ))
                 }
                 None => defaults.dns_min_ttl,
+            },
+            max_tasks: match file.max_tasks {
+                Some(tasks @ 1..=MAX_MAX_TASKS) => tasks,
+                Some(tasks) => {
+                    return Err(format!(
+                        "max_tasks: {tasks} is not within 1 to {MAX_MAX_TASKS}"
+                    ))
+                }
+                None => defaults.max_tasks,
             },
         })
     }

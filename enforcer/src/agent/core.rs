@@ -277,6 +277,7 @@ impl Agent {
     /// programs detach, its pins and record go.
     fn tear_down(
         &self,
+        set: &mut ProgramSet,
         id: &str,
         resolver: Option<TaskResolver>,
         attachment: TaskAttachment,
@@ -286,7 +287,7 @@ impl Agent {
                 tracing::warn!(task = id, error = %e, "stopping the resolver");
             }
         }
-        attachment.detach()?;
+        set.detach(attachment)?;
         bpffs::remove_pins(&self.options.link_dir(id))?;
         self.store.remove(id)
     }
@@ -354,6 +355,12 @@ impl TaskService for Agent {
         if tasks.by_id.contains_key(&request.id) {
             return Err(Refusal::DuplicateId(request.id));
         }
+        let max_tasks = tasks.set.max_tasks();
+        if tasks.by_id.len() >= max_tasks as usize {
+            return Err(Refusal::AtCapacity(format!(
+                "the agent enforces {max_tasks} tasks, its most (max_tasks in its config)"
+            )));
+        }
         if let Some(other) = tasks
             .by_id
             .values()
@@ -415,7 +422,7 @@ impl TaskService for Agent {
         let resolver = match self.start_resolver(&tasks.set, &record, &policy, netns.as_ref()) {
             Ok(resolver) => resolver,
             Err(e) => {
-                if let Err(cleanup) = self.tear_down(&record.id, None, attachment) {
+                if let Err(cleanup) = self.tear_down(&mut tasks.set, &record.id, None, attachment) {
                     tracing::warn!(task = %record.id, error = %cleanup, "cleaning up a failed enforce");
                 }
                 return Err(failed(e));
@@ -450,7 +457,7 @@ impl TaskService for Agent {
         if let Ok(mut names) = self.names.write() {
             names.remove(&task.record.number);
         }
-        self.tear_down(id, task.resolver, task.attachment)
+        self.tear_down(&mut tasks.set, id, task.resolver, task.attachment)
             .map_err(failed)?;
         tracing::info!(task = id, "task released");
         Ok(())

@@ -72,12 +72,13 @@ pub async fn run(options: DaemonOptions) -> Result<()> {
         default_network: options.default_network,
         resolver: resolver_settings(&options.config)?,
     };
+    let max_tasks = options.config.max_tasks;
     let runtime = tokio::runtime::Handle::current();
     let metrics = Arc::new(Metrics::new());
     let agent_metrics = metrics.clone();
     let (agent, ring) =
         tokio::task::spawn_blocking(move || -> Result<(Agent, RingBuf<MapData>)> {
-            let mut set = ProgramSet::load(&maps_dir, ALL_PROGRAMS.to_vec())?;
+            let mut set = ProgramSet::load(&maps_dir, ALL_PROGRAMS.to_vec(), max_tasks)?;
             let ring = set.take_events()?;
             let agent = Agent::start(set, agent_options, agent_metrics, runtime)?;
             Ok((agent, ring))

@@ -17,8 +17,9 @@ use crate::{
 
 /// The layout of the agent's pins and records this agent writes and understands. Pins of
 /// another format are never guessed at: the agent refuses to start (their tasks stay
-/// enforced by what is pinned).
-pub const AGENT_FORMAT: u32 = 1;
+/// enforced by what is pinned). Format 2 keeps each task's counters in a per-CPU array
+/// entry its settings name, where format 1 kept them in per-CPU cgroup storage.
+pub const AGENT_FORMAT: u32 = 2;
 
 /// One enforced task.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

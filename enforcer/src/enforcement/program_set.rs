@@ -18,11 +18,12 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use aya_log::EbpfLogger;
-use enforcer_common::{Counter, Mode};
+use enforcer_common::{Counter, Mode, TaskConfig};
 
 use super::{
+    counter_index::CounterIndexes,
     sockopt_link,
-    storage::{TaskCounters, TaskSettings, TASK, TASK_COUNTERS},
+    storage::{TaskCounters, TaskSettings, COUNTERS, TASK},
     ProgramStats, TaskAttachment, TaskPolicy,
 };
 use crate::{
@@ -80,6 +81,7 @@ pub struct ProgramSet {
     programs: Vec<&'static str>,
     settings: TaskSettings,
     counters: TaskCounters,
+    counter_indexes: CounterIndexes,
     /// One set of allowlist map descriptors, shared by every task's handle.
     allowlist: AllowlistMaps,
     host_netns_cookie: u64,
@@ -88,11 +90,16 @@ pub struct ProgramSet {
 
 impl ProgramSet {
     /// Loads `programs` with the shared maps pinned in `pin_dir` (an existing directory on
-    /// bpffs): maps already pinned there are reused, the others created and pinned.
-    pub fn load(pin_dir: &Path, programs: Vec<&'static str>) -> Result<ProgramSet> {
+    /// bpffs): maps already pinned there are reused, the others created and pinned, with
+    /// room for the counters of `max_tasks` tasks (a pinned array keeps the size it has).
+    pub fn load(pin_dir: &Path, programs: Vec<&'static str>, max_tasks: u32) -> Result<ProgramSet> {
         let log_level = kernel_log_level();
+        let counter_entries = max_tasks
+            .checked_add(1)
+            .ok_or_else(|| Error::Usage(format!("{max_tasks} tasks is too many")))?;
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(pin_dir)
+            .map_max_entries(COUNTERS, counter_entries)
             // Absent only if the programs log nothing at all.
             .override_global(aya_log::LEVEL, &log_level, false)
             .load(EBPF_OBJECT)?;
@@ -103,20 +110,31 @@ impl ProgramSet {
             load_program(&mut ebpf, name)?;
         }
         let settings = TaskSettings::from_map(take_map(&mut ebpf, TASK)?)?;
-        let counters = TaskCounters::from_map(take_map(&mut ebpf, TASK_COUNTERS)?)?;
+        let counters_map = take_map(&mut ebpf, COUNTERS)?;
+        let counter_indexes = CounterIndexes::new(tasks_room(&counters_map, max_tasks)?);
+        let counters = TaskCounters::from_map(counters_map)?;
         let host_netns_cookie =
             node::netns_cookie().map_err(Error::io("reading netns cookie of", "/"))?;
         let allowlist = AllowlistMaps::open(pin_dir, 0)?;
-        Ok(ProgramSet {
+        let mut set = ProgramSet {
             ebpf,
             pin_dir: pin_dir.to_path_buf(),
             programs,
             settings,
             counters,
+            counter_indexes,
             allowlist,
             host_netns_cookie,
             logger,
-        })
+        };
+        // The counters entries tasks attached before (by an earlier agent) hold.
+        set.find_counter_indexes()?;
+        Ok(set)
+    }
+
+    /// How many tasks can be attached at once (each holds an entry of the counters array).
+    pub fn max_tasks(&self) -> u32 {
+        self.counter_indexes.capacity()
     }
 
     /// The cookie of the network namespace this process runs in, written into every task's
@@ -149,7 +167,14 @@ impl ProgramSet {
     ) -> Result<TaskAttachment> {
         let cgroup_dir = fs::File::open(cgroup).map_err(Error::io("opening cgroup", cgroup))?;
         let cgroup_id = cgroup_id(&cgroup_dir, cgroup)?;
-        let config = policy.kernel_config(task, self.host_netns_cookie)?;
+        let counter_index = self.take_counter_index(cgroup_id)?;
+        let config = match policy.kernel_config(task, self.host_netns_cookie, counter_index) {
+            Ok(config) => config,
+            Err(e) => {
+                self.counter_indexes.release(cgroup_id);
+                return Err(e);
+            }
+        };
         let mut attachment = TaskAttachment::new(
             task,
             cgroup_id,
@@ -169,12 +194,62 @@ impl ProgramSet {
             self.settings.write(cgroup_id, &config)
         });
         if let Err(e) = result {
-            if let Err(cleanup) = attachment.detach() {
+            if let Err(cleanup) = self.detach(attachment) {
                 tracing::warn!(error = %cleanup, "cleaning up a failed attach");
             }
             return Err(e);
         }
         Ok(attachment)
+    }
+
+    /// Detaches a task (see [`TaskAttachment::detach`]) and frees its counters entry. Its
+    /// cgroup's storage outlives the detach, so it is closed too: it names the entry no more.
+    pub fn detach(&mut self, attachment: TaskAttachment) -> Result<()> {
+        let cgroup_id = attachment.cgroup_id();
+        attachment.detach()?;
+        if let Err(e) = self.settings.write(cgroup_id, &TaskConfig::CLOSED) {
+            // Only the entry stays taken until the agent restarts or runs out of them.
+            tracing::debug!(cgroup_id, error = %e, "closing the storage of a detached task");
+        }
+        self.counter_indexes.release(cgroup_id);
+        Ok(())
+    }
+
+    /// A free entry of the counters array for `cgroup_id`, zeroed. When every entry seems
+    /// taken, the kernel's storages tell which are still named (tasks released without
+    /// [`ProgramSet::detach`], by a crash or a cgroup removed, free theirs).
+    fn take_counter_index(&mut self, cgroup_id: u64) -> Result<u32> {
+        let index = match self.counter_indexes.take(cgroup_id) {
+            Some(index) => index,
+            None => {
+                self.find_counter_indexes()?;
+                self.counter_indexes.take(cgroup_id).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "no room for another task: {} are attached, the most this program set \
+                         counts for",
+                        self.counter_indexes.capacity()
+                    ))
+                })?
+            }
+        };
+        if let Err(e) = self.counters.clear(index) {
+            self.counter_indexes.release(cgroup_id);
+            return Err(e);
+        }
+        Ok(index)
+    }
+
+    /// Takes the counters entries the kernel's storages name as the ones held.
+    fn find_counter_indexes(&mut self) -> Result<()> {
+        let mut named = Vec::new();
+        for cgroup_id in self.settings.cgroups()? {
+            // A storage gone since it was listed names nothing.
+            if let Some(config) = self.settings.read(cgroup_id)? {
+                named.push((cgroup_id, config.counter_index));
+            }
+        }
+        self.counter_indexes.rebuild(named);
+        Ok(())
     }
 
     /// Attaches to `cgroup` the programs whose links are missing from `link_dir` (all of them
@@ -193,9 +268,14 @@ impl ProgramSet {
     }
 
     /// Rewrites the settings of the task in `cgroup_id` (mode, ports, number), atomically
-    /// for its programs.
-    pub fn change(&self, cgroup_id: u64, task: u32, policy: &TaskPolicy) -> Result<()> {
-        let config = policy.kernel_config(task, self.host_netns_cookie)?;
+    /// for its programs. The task keeps its counters (a task whose settings were never
+    /// written gets an entry).
+    pub fn change(&mut self, cgroup_id: u64, task: u32, policy: &TaskPolicy) -> Result<()> {
+        let counter_index = match self.counter_indexes.of(cgroup_id) {
+            Some(index) => index,
+            None => self.take_counter_index(cgroup_id)?,
+        };
+        let config = policy.kernel_config(task, self.host_netns_cookie, counter_index)?;
         self.settings.write(cgroup_id, &config)
     }
 
@@ -209,9 +289,16 @@ impl ProgramSet {
         self.allowlist.for_task(task)
     }
 
+    /// The entry of the counters array the task in `cgroup_id` holds.
+    pub fn counter_index(&self, cgroup_id: u64) -> Result<u32> {
+        self.counter_indexes
+            .of(cgroup_id)
+            .ok_or_else(|| Error::Invalid(format!("no task is attached to cgroup {cgroup_id}")))
+    }
+
     /// The counters of the task in `cgroup_id`, summed over CPUs.
     pub fn counters(&self, cgroup_id: u64) -> Result<Vec<(Counter, u64)>> {
-        self.counters.read(cgroup_id)
+        self.counters.read(self.counter_index(cgroup_id)?)
     }
 
     /// Run count and total run time of each program, as the kernel keeps them while
@@ -250,6 +337,29 @@ impl ProgramSet {
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map> {
     ebpf.take_map(name).ok_or(Error::Missing(name))
+}
+
+/// How many tasks the counters array has room for: its real size less entry 0, which may
+/// differ from what was asked when it was pinned before with another size.
+fn tasks_room(counters: &aya::maps::Map, max_tasks: u32) -> Result<u32> {
+    let data = match counters {
+        aya::maps::Map::PerCpuArray(data) => data,
+        _ => {
+            return Err(Error::Invalid(format!(
+                "map {COUNTERS} is not a per-CPU array"
+            )))
+        }
+    };
+    let entries = data.info().map_err(map_error(COUNTERS))?.max_entries();
+    let room = entries.saturating_sub(1);
+    if room != max_tasks {
+        tracing::warn!(
+            pinned = room,
+            asked = max_tasks,
+            "the pinned counters array keeps its size: at most {room} tasks"
+        );
+    }
+    Ok(room)
 }
 
 /// The id the kernel knows a cgroup by: its directory's inode on cgroup2.

@@ -1,26 +1,27 @@
-//! The tasks' cgroup storage seen from userspace: each task's [`TaskConfig`] and counters,
-//! kept by the kernel per attached cgroup and keyed here by cgroup id (the cgroup
-//! directory's inode). aya 0.14 has no typed API for these maps, so elements are read and
-//! written with bpf(2).
+//! Each task's state in the kernel seen from userspace: its [`TaskConfig`], kept by the
+//! kernel in the storage of each attached cgroup and keyed here by cgroup id (the cgroup
+//! directory's inode), and its counters, at the entry of the per-CPU array its settings
+//! name. aya 0.14 has no typed API for cgroup storage, so its elements are read and written
+//! with bpf(2).
 
 use std::{
     os::fd::{AsFd, AsRawFd},
     path::Path,
 };
 
-use aya::maps::{Map, MapData};
+use aya::maps::{Map, MapData, PerCpuArray, PerCpuValues};
 use enforcer_common::{Counter, CounterSlots, TaskConfig, COUNTER_SLOTS};
 
-use super::sys::{bpf, MapElem, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM};
+use super::sys::{bpf, MapElem, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM};
 use crate::{
-    allowlist::open_pinned_map,
+    allowlist::{map_error, open_pinned_map},
     error::{Error, Result},
 };
 
 /// Name of the settings map in the eBPF object.
 pub const TASK: &str = "TASK";
-/// Name of the per-CPU counters map.
-pub const TASK_COUNTERS: &str = "TASK_COUNTERS";
+/// Name of the per-CPU counters array.
+pub const COUNTERS: &str = "COUNTERS";
 
 /// The settings map: one [`TaskConfig`] per attached cgroup.
 pub struct TaskSettings(MapData);
@@ -66,39 +67,51 @@ impl TaskSettings {
             Err(e) => Err(storage_error(TASK, cgroup_id, e)),
         }
     }
+
+    /// The ids of every cgroup with a storage: those programs of the set are (or were, and
+    /// the cgroup lives on) attached to.
+    pub fn cgroups(&self) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        let mut key: Option<u64> = None;
+        loop {
+            let mut next = 0u64;
+            let mut attr = MapElem {
+                map_fd: self.0.fd().as_fd().as_raw_fd() as u32,
+                // No key: the first one.
+                key: key.as_ref().map_or(0, |k| k as *const u64 as u64),
+                value: &mut next as *mut u64 as u64,
+                ..Default::default()
+            };
+            match bpf("bpf_map_get_next_key", BPF_MAP_GET_NEXT_KEY, &mut attr) {
+                Ok(_) => {
+                    ids.push(next);
+                    key = Some(next);
+                }
+                Err(e) if e.io_error.raw_os_error() == Some(libc::ENOENT) => return Ok(ids),
+                Err(e) => return Err(storage_error(TASK, key.unwrap_or(0), e)),
+            }
+        }
+    }
 }
 
-/// The per-CPU counters map: one [`CounterSlots`] per CPU per attached cgroup.
-pub struct TaskCounters(MapData);
+/// The per-CPU counters array: one [`CounterSlots`] per CPU per entry, an entry per task
+/// (named by its settings' `counter_index`); entry 0 is no task's.
+pub struct TaskCounters(PerCpuArray<MapData, CounterSlots>);
 
 impl TaskCounters {
     pub fn from_map(map: Map) -> Result<TaskCounters> {
-        match map {
-            Map::PerCpuCgroupStorage(data) => Ok(TaskCounters(data)),
-            _ => Err(Error::Invalid(format!(
-                "map {TASK_COUNTERS} is not per-CPU cgroup storage"
-            ))),
-        }
+        PerCpuArray::try_from(map)
+            .map(TaskCounters)
+            .map_err(map_error(COUNTERS))
     }
 
     pub fn from_pin(dir: &Path) -> Result<TaskCounters> {
-        TaskCounters::from_map(open_pinned_map(dir, TASK_COUNTERS)?)
+        TaskCounters::from_map(open_pinned_map(dir, COUNTERS)?)
     }
 
-    /// The counters of the task in cgroup `cgroup_id`, summed over CPUs.
-    pub fn read(&self, cgroup_id: u64) -> Result<Vec<(Counter, u64)>> {
-        let cpus = aya::util::nr_cpus()
-            .map_err(|(path, e)| Error::io("reading possible CPUs", path)(e))?;
-        // The kernel copies one value per possible CPU, each rounded up to 8 bytes (it is).
-        let mut values: Vec<CounterSlots> = vec![[0; COUNTER_SLOTS as usize]; cpus];
-        let mut attr = MapElem {
-            map_fd: self.0.fd().as_fd().as_raw_fd() as u32,
-            key: &cgroup_id as *const u64 as u64,
-            value: values.as_mut_ptr() as u64,
-            ..Default::default()
-        };
-        bpf("bpf_map_lookup_elem", BPF_MAP_LOOKUP_ELEM, &mut attr)
-            .map_err(|e| storage_error(TASK_COUNTERS, cgroup_id, e))?;
+    /// The counters at `index`, summed over CPUs.
+    pub fn read(&self, index: u32) -> Result<Vec<(Counter, u64)>> {
+        let values = self.0.get(&index, 0).map_err(map_error(COUNTERS))?;
         Ok(Counter::ALL
             .iter()
             .map(|counter| {
@@ -108,13 +121,22 @@ impl TaskCounters {
             .collect())
     }
 
-    /// One counter of cgroup `cgroup_id`, summed over CPUs.
-    pub fn get(&self, cgroup_id: u64, counter: Counter) -> Result<u64> {
-        let all = self.read(cgroup_id)?;
+    /// One counter at `index`, summed over CPUs.
+    pub fn get(&self, index: u32, counter: Counter) -> Result<u64> {
+        let all = self.read(index)?;
         Ok(all
             .into_iter()
             .find(|(c, _)| *c == counter)
             .map_or(0, |(_, n)| n))
+    }
+
+    /// Zeroes entry `index` on every CPU, for a new task.
+    pub fn clear(&mut self, index: u32) -> Result<()> {
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(path, e)| Error::io("reading possible CPUs", path)(e))?;
+        let zeroes = PerCpuValues::try_from(vec![[0; COUNTER_SLOTS as usize]; cpus])
+            .map_err(|e| Error::io("sizing the counters of", COUNTERS)(e))?;
+        self.0.set(index, zeroes, 0).map_err(map_error(COUNTERS))
     }
 }
 

@@ -6,12 +6,13 @@ use aya::sys::SyscallError;
 
 pub const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 pub const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+pub const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 pub const BPF_OBJ_PIN: libc::c_long = 6;
 pub const BPF_OBJ_GET: libc::c_long = 7;
 pub const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 pub const BPF_LINK_CREATE: libc::c_long = 28;
 
-/// `bpf_attr` of the map element commands.
+/// `bpf_attr` of the map element commands (`value` is `next_key` for BPF_MAP_GET_NEXT_KEY).
 #[repr(C)]
 #[derive(Default)]
 pub struct MapElem {

@@ -17,7 +17,8 @@ fn a_full_file_is_read() {
          default_network: none\n\
          http_ports: [8443, 80, 80]\n\
          allow_internal: [10.1.0.0/16, 192.0.2.7]\n\
-         dns_min_ttl_s: 300\n",
+         dns_min_ttl_s: 300\n\
+         max_tasks: 100\n",
     )
     .unwrap();
     assert_eq!(
@@ -41,6 +42,7 @@ fn a_full_file_is_read() {
                 AllowedNet::host("192.0.2.7".parse().unwrap()),
             ],
             dns_min_ttl: Duration::from_secs(300),
+            max_tasks: 100,
         }
     );
 }
@@ -55,6 +57,7 @@ fn an_empty_file_gives_the_defaults() {
     assert_eq!(defaults.http_ports, [80, 443]);
     assert_eq!(defaults.default_network, UnannotatedPolicy::Skip);
     assert_eq!(defaults.dns_min_ttl, Duration::from_secs(60));
+    assert_eq!(defaults.max_tasks, 4_096);
 }
 
 #[test]
@@ -99,6 +102,9 @@ fn bad_files_name_the_key() {
             "dns_min_ttl_s: 0 is not within 1 to 86400",
         ),
         ("dns_min_ttl_s: 86401", "dns_min_ttl_s: 86401 is not within"),
+        ("max_tasks: 0", "max_tasks: 0 is not within 1 to 65536"),
+        ("max_tasks: 65537", "max_tasks: 65537 is not within"),
+        ("max_tasks: -1", "max_tasks: invalid type"),
         ("- a list", "invalid type"),
     ];
     for (text, expected) in cases {

@@ -352,6 +352,11 @@ async fn refusals_get_their_status() {
             StatusCode::INTERNAL_SERVER_ERROR,
             "enforce_failed",
         ),
+        (
+            Refusal::AtCapacity("full".into()),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "at_capacity",
+        ),
     ];
     for (refusal, status, error) in cases {
         let harness = Harness::new();
