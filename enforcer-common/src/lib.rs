@@ -45,7 +45,7 @@ pub const EVENT_RING_BYTES: u32 = 1024 * 1024;
 /// number (so one map holds every task's list) then the address, network order. As an
 /// LPM trie key the prefix length counts the task's 32 bits too, so a task's networks
 /// never match another task's.
-#[repr(C)]
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TaskAddr<const N: usize> {
     pub task: [u8; 4],
@@ -54,6 +54,8 @@ pub struct TaskAddr<const N: usize> {
 
 impl<const N: usize> TaskAddr<N> {
     pub const fn new(task: u32, addr: [u8; N]) -> TaskAddr<N> {
+        // Aligned to 4 so keys are built a word at a time; no padding, as the maps expect.
+        const { assert!(N.is_multiple_of(4)) };
         TaskAddr {
             task: task.to_be_bytes(),
             addr,

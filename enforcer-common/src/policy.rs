@@ -81,64 +81,84 @@ impl TaskConfig {
 
 /// A destination address, IPv4-mapped IPv6 already folded into IPv4.
 ///
+/// Four 32-bit words, each four address bytes in network order as the kernel hands them
+/// over, so the programs load, compare and copy words rather than sixteen single bytes.
 /// A plain struct rather than an enum: the undefined bytes of an enum's shorter variant
 /// reach registers the BPF verifier refuses to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Addr {
-    /// Network order; an IPv4 address fills the first 4 bytes, the rest are zero.
-    pub octets: [u8; 16],
+    /// An IPv4 address fills the first word, the rest are zero.
+    pub words: [u32; 4],
     pub is_v4: bool,
 }
 
 impl Addr {
     /// An IPv4 address.
     pub const fn v4(o: [u8; 4]) -> Addr {
+        Addr::v4_word(u32::from_ne_bytes(o))
+    }
+
+    /// An IPv4 address as the kernel keeps it: its bytes in network order in memory.
+    pub const fn v4_word(word: u32) -> Addr {
         Addr {
-            octets: [o[0], o[1], o[2], o[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            words: [word, 0, 0, 0],
             is_v4: true,
         }
     }
 
     /// An IPv6 address, judged as the IPv4 address it carries when it is `::ffff:a.b.c.d`.
     pub const fn from_v6(o: [u8; 16]) -> Addr {
-        let mut mapped = o[10] == 0xff && o[11] == 0xff;
+        let mut words = [0; 4];
         let mut i = 0;
-        while i < 10 {
-            mapped &= o[i] == 0;
+        while i < 4 {
+            words[i] = u32::from_ne_bytes([o[i * 4], o[i * 4 + 1], o[i * 4 + 2], o[i * 4 + 3]]);
             i += 1;
         }
-        if mapped {
-            Addr::v4([o[12], o[13], o[14], o[15]])
+        Addr::from_v6_words(words)
+    }
+
+    /// [`Addr::from_v6`] of an address as the kernel keeps it, four words.
+    pub const fn from_v6_words(words: [u32; 4]) -> Addr {
+        if words[0] == 0 && words[1] == 0 && words[2] == u32::from_ne_bytes([0, 0, 0xff, 0xff]) {
+            Addr::v4_word(words[3])
         } else {
             Addr {
-                octets: o,
+                words,
                 is_v4: false,
             }
         }
     }
 
     /// The IPv4 octets (meaningful when `is_v4`).
-    pub fn v4_octets(&self) -> [u8; 4] {
-        [
-            self.octets[0],
-            self.octets[1],
-            self.octets[2],
-            self.octets[3],
-        ]
+    pub const fn v4_octets(&self) -> [u8; 4] {
+        self.words[0].to_ne_bytes()
+    }
+
+    /// All sixteen bytes, network order (an IPv4 address first, then zeroes).
+    pub fn octets(&self) -> [u8; 16] {
+        let mut octets = [0; 16];
+        let mut i = 0;
+        while i < 4 {
+            let bytes = self.words[i].to_ne_bytes();
+            octets[i * 4] = bytes[0];
+            octets[i * 4 + 1] = bytes[1];
+            octets[i * 4 + 2] = bytes[2];
+            octets[i * 4 + 3] = bytes[3];
+            i += 1;
+        }
+        octets
     }
 
     /// Loopback, or the unspecified address (connecting to it reaches loopback).
     pub fn is_loopback_or_unspecified(&self) -> bool {
+        let w = self.words;
         if self.is_v4 {
-            return self.octets[0] == 127 || self.v4_octets() == [0; 4];
+            return self.v4_octets()[0] == 127 || w[0] == 0;
         }
-        let mut head_zero = true;
-        let mut i = 0;
-        while i < 15 {
-            head_zero &= self.octets[i] == 0;
-            i += 1;
-        }
-        head_zero && (self.octets[15] == 0 || self.octets[15] == 1)
+        w[0] == 0
+            && w[1] == 0
+            && w[2] == 0
+            && (w[3] == 0 || w[3] == u32::from_ne_bytes([0, 0, 0, 1]))
     }
 }
 
@@ -687,5 +707,33 @@ mod tests {
         assert!(Addr::v4([0; 4]).is_loopback_or_unspecified());
         assert!(Addr::from_v6([0; 16]).is_loopback_or_unspecified());
         assert!(!ALLOWED6.is_loopback_or_unspecified());
+    }
+
+    #[test]
+    fn loopback_is_127_8_and_colon_colon_1_only() {
+        assert!(Addr::v4([127, 9, 9, 9]).is_loopback_or_unspecified());
+        assert!(!Addr::v4([128, 0, 0, 1]).is_loopback_or_unspecified());
+        assert!(!Addr::v4([1, 0, 0, 127]).is_loopback_or_unspecified());
+        assert!(LOOPBACK6.is_loopback_or_unspecified());
+        let mut two = [0; 16];
+        two[15] = 2;
+        assert!(!Addr::from_v6(two).is_loopback_or_unspecified());
+        let mut high = [0; 16];
+        high[0] = 1;
+        high[15] = 1;
+        assert!(!Addr::from_v6(high).is_loopback_or_unspecified());
+    }
+
+    #[test]
+    fn an_address_keeps_its_bytes_in_network_order() {
+        let v6 = [
+            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53,
+        ];
+        assert_eq!(Addr::from_v6(v6).octets(), v6);
+        assert!(!Addr::from_v6(v6).is_v4);
+        let v4 = Addr::v4([192, 0, 2, 7]);
+        assert_eq!(v4.v4_octets(), [192, 0, 2, 7]);
+        assert_eq!(v4.octets()[..4], [192, 0, 2, 7]);
+        assert_eq!(v4.octets()[4..], [0; 12]);
     }
 }

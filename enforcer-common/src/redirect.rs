@@ -42,23 +42,9 @@ impl ResolverAddr {
     #[inline(always)]
     pub fn is(&self, addr: &Addr, port: u16) -> bool {
         if addr.is_v4 {
-            self.port4 != 0
-                && port == u16::from_be(self.port4 as u16)
-                && addr.v4_octets() == self.ip4.to_ne_bytes()
+            self.port4 != 0 && port == u16::from_be(self.port4 as u16) && addr.words[0] == self.ip4
         } else {
-            let mut same = self.port6 != 0 && port == u16::from_be(self.port6 as u16);
-            let mut i = 0;
-            while i < 4 {
-                let word = u32::from_ne_bytes([
-                    addr.octets[i * 4],
-                    addr.octets[i * 4 + 1],
-                    addr.octets[i * 4 + 2],
-                    addr.octets[i * 4 + 3],
-                ]);
-                same &= word == self.ip6[i];
-                i += 1;
-            }
-            same
+            self.port6 != 0 && port == u16::from_be(self.port6 as u16) && addr.words == self.ip6
         }
     }
 

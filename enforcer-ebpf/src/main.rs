@@ -242,13 +242,9 @@ fn destination(sa: *mut bpf_sock_addr, v6: bool) -> Addr {
     // SAFETY: ctx fields, each read as the u32 the verifier expects.
     unsafe {
         if v6 {
-            let mut octets = [0u8; 16];
-            for (i, word) in read_ip6(sa).iter().enumerate() {
-                octets[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
-            }
-            Addr::from_v6(octets)
+            Addr::from_v6_words(read_ip6(sa))
         } else {
-            Addr::v4(core::ptr::read_volatile(&(*sa).user_ip4).to_ne_bytes())
+            Addr::v4_word(core::ptr::read_volatile(&(*sa).user_ip4))
         }
     }
 }
@@ -387,31 +383,29 @@ fn packet_sender(ctx: &SkBuffContext) -> Sender {
 fn parse_packet(ctx: &SkBuffContext, flow: &mut Flow) -> Option<()> {
     let ethertype = u16::from_be(ctx.skb.protocol() as u16);
     if ethertype == ETH_P_IP {
-        let header: [u8; 20] = read_packet(ctx, 0)?;
-        let header_len = ((header[0] & 0x0f) as usize) * 4;
+        let header: Ipv4Header = read_packet(ctx, 0)?;
+        let header_len = ((header.version_ihl & 0x0f) as usize) * 4;
         if header_len < 20 {
             return None;
         }
-        let fragment_offset = u16::from_be_bytes([header[6], header[7]]) & 0x1fff;
-        let protocol = header[9];
+        let fragment_offset = u16::from_be(header.fragment) & 0x1fff;
+        let protocol = header.protocol;
         flow.has_port = fragment_offset == 0 && (protocol == proto::TCP || protocol == proto::UDP);
         if flow.has_port {
-            let ports: [u8; 4] = read_packet(ctx, header_len)?;
-            flow.port = u16::from_be_bytes([ports[2], ports[3]]);
+            let ports: [u16; 2] = read_packet(ctx, header_len)?;
+            flow.port = u16::from_be(ports[1]);
         }
-        flow.addr = Addr::v4([header[16], header[17], header[18], header[19]]);
+        flow.addr = Addr::v4_word(header.destination);
         flow.protocol = protocol;
         Some(())
     } else if ethertype == ETH_P_IPV6 {
         // Extension headers are not walked: such packets are judged by their next header
         // and, not being TCP or UDP, refused outside Full.
-        let header: [u8; 44] = read_packet(ctx, 0)?;
-        let next_header = header[6];
-        let mut dst = [0u8; 16];
-        dst.copy_from_slice(&header[24..40]);
+        let header: Ipv6Start = read_packet(ctx, 0)?;
+        let next_header = header.next_header;
         flow.has_port = next_header == proto::TCP || next_header == proto::UDP;
-        flow.port = u16::from_be_bytes([header[42], header[43]]);
-        flow.addr = Addr::from_v6(dst);
+        flow.port = u16::from_be(header.ports[1]);
+        flow.addr = Addr::from_v6_words(header.destination);
         flow.protocol = next_header;
         Some(())
     } else {
@@ -419,18 +413,52 @@ fn parse_packet(ctx: &SkBuffContext, flow: &mut Flow) -> Option<()> {
     }
 }
 
-/// `N` bytes of the packet at `offset` (from the network header): read in place when they
-/// are in the linear part, as headers of locally sent packets are, else copied out by the
+/// What egress reads of an IPv4 header (RFC 791), multi-byte fields in network order.
+/// Fields at their natural alignment, so each is one load, not a byte at a time.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Ipv4Header {
+    version_ihl: u8,
+    _tos: u8,
+    _total_length: u16,
+    _id: u16,
+    /// Flags and fragment offset.
+    fragment: u16,
+    _ttl: u8,
+    protocol: u8,
+    _checksum: u16,
+    _source: u32,
+    destination: u32,
+}
+
+/// An IPv6 header (RFC 8200) and the port words of a TCP or UDP header right after it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Ipv6Start {
+    _version_class_flow: u32,
+    _payload_length: u16,
+    next_header: u8,
+    _hop_limit: u8,
+    _source: [u32; 4],
+    destination: [u32; 4],
+    /// Source and destination port.
+    ports: [u16; 2],
+}
+
+/// A `T` from the packet at `offset` (from the network header): read in place when it is
+/// in the linear part, as headers of locally sent packets are, else copied out by the
 /// kernel (a helper call, slower).
 #[inline(always)]
-fn read_packet<const N: usize>(ctx: &SkBuffContext, offset: usize) -> Option<[u8; N]> {
+fn read_packet<T: Copy>(ctx: &SkBuffContext, offset: usize) -> Option<T> {
     // SAFETY: data/data_end are readable in cgroup_skb; the bounds check below is the one
-    // the verifier needs before the read.
+    // the verifier needs before the read. Headers of packets sent from this host start
+    // aligned; where they might not be, the verifier allows the loads only on machines
+    // that do unaligned loads (x86, arm64), and elsewhere refuses the program: no task runs.
     unsafe {
         let data = (*ctx.skb.skb).data as usize;
         let data_end = (*ctx.skb.skb).data_end as usize;
-        if offset <= 64 && data + offset + N <= data_end {
-            return Some(core::ptr::read_unaligned((data + offset) as *const [u8; N]));
+        if offset <= 64 && data + offset + core::mem::size_of::<T>() <= data_end {
+            return Some(core::ptr::read((data + offset) as *const T));
         }
     }
     ctx.load(offset).ok()

@@ -72,7 +72,7 @@ impl<C: EbpfContext> AddressBook for TaskMaps<'_, C> {
         let host = if addr.is_v4 {
             ALLOW_HOSTS_V4.get_ptr(TaskAddr::new(self.task, addr.v4_octets()))
         } else {
-            ALLOW_HOSTS_V6.get_ptr(TaskAddr::new(self.task, addr.octets))
+            ALLOW_HOSTS_V6.get_ptr(TaskAddr::new(self.task, addr.octets()))
         };
         if let Some(value) = host {
             // SAFETY: a value pointer from a lookup, read at once.
@@ -86,7 +86,7 @@ impl<C: EbpfContext> AddressBook for TaskMaps<'_, C> {
         } else {
             ALLOW_NETS_V6.get(Key::new(
                 TASK_PREFIX_BITS + 128,
-                TaskAddr::new(self.task, addr.octets),
+                TaskAddr::new(self.task, addr.octets()),
             ))
         };
         net.copied().unwrap_or(listed::NO)

@@ -41,7 +41,7 @@ pub fn report(cfg: &TaskConfig, hook: Hook, reason: Reason, flow: &Flow, sender:
     };
     let family = if flow.addr.is_v4 { 4 } else { 6 };
     entry.write(DenyEvent {
-        addr: flow.addr.octets,
+        addr: flow.addr.octets(),
         pid: sender.pid,
         port: if flow.has_port { flow.port } else { 0 },
         hook: hook as u8,

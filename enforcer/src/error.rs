@@ -47,6 +47,9 @@ pub enum Error {
     /// A flag or argument that can't be used; nothing was created.
     #[error("{0}")]
     Usage(String),
+    /// A program set holds as many tasks as it can; nothing of another was attached.
+    #[error("{0}")]
+    NoRoom(String),
     /// The task ran, but cleaning up after it failed; `enforcer gc` finishes the job.
     #[error("the task ran (exit code {code}) but cleaning up after it failed: {source}; `enforcer gc` will finish it")]
     AfterTask { code: i32, source: Box<Error> },

@@ -416,7 +416,10 @@ impl TaskService for Agent {
             Err(e) => {
                 let _ = bpffs::remove_pins(&link_dir);
                 let _ = self.store.remove(&record.id);
-                return Err(failed(e));
+                return Err(match e {
+                    crate::Error::NoRoom(message) => Refusal::AtCapacity(message),
+                    e => failed(e),
+                });
             }
         };
         let resolver = match self.start_resolver(&tasks.set, &record, &policy, netns.as_ref()) {

@@ -33,6 +33,11 @@ impl CounterIndexes {
             .collect();
     }
 
+    /// Every cgroup holding an entry.
+    pub fn holders(&self) -> Vec<u64> {
+        self.by_cgroup.keys().copied().collect()
+    }
+
     /// The entry `cgroup_id` holds.
     pub fn of(&self, cgroup_id: u64) -> Option<u32> {
         self.by_cgroup.get(&cgroup_id).copied()

@@ -110,9 +110,10 @@ impl ProgramSet {
             load_program(&mut ebpf, name)?;
         }
         let settings = TaskSettings::from_map(take_map(&mut ebpf, TASK)?)?;
-        let counters_map = take_map(&mut ebpf, COUNTERS)?;
-        let counter_indexes = CounterIndexes::new(tasks_room(&counters_map, max_tasks)?);
-        let counters = TaskCounters::from_map(counters_map)?;
+        // From its pin, so it knows the size the kernel made it (a pin from before keeps its
+        // own), where the loader's handle knows only the size asked for.
+        let counters = TaskCounters::from_pin(pin_dir)?;
+        let counter_indexes = CounterIndexes::new(tasks_room(&counters, max_tasks));
         let host_netns_cookie =
             node::netns_cookie().map_err(Error::io("reading netns cookie of", "/"))?;
         let allowlist = AllowlistMaps::open(pin_dir, 0)?;
@@ -204,11 +205,13 @@ impl ProgramSet {
 
     /// Detaches a task (see [`TaskAttachment::detach`]) and frees its counters entry. Its
     /// cgroup's storage outlives the detach, so it is closed too: it names the entry no more.
+    /// A task that could not be detached keeps its entry, since its programs may still run.
     pub fn detach(&mut self, attachment: TaskAttachment) -> Result<()> {
         let cgroup_id = attachment.cgroup_id();
         attachment.detach()?;
         if let Err(e) = self.settings.write(cgroup_id, &TaskConfig::CLOSED) {
-            // Only the entry stays taken until the agent restarts or runs out of them.
+            // No program runs there any more; only a rebuild of the entries taken would
+            // still count this one, until the cgroup goes.
             tracing::debug!(cgroup_id, error = %e, "closing the storage of a detached task");
         }
         self.counter_indexes.release(cgroup_id);
@@ -224,7 +227,7 @@ impl ProgramSet {
             None => {
                 self.find_counter_indexes()?;
                 self.counter_indexes.take(cgroup_id).ok_or_else(|| {
-                    Error::Invalid(format!(
+                    Error::NoRoom(format!(
                         "no room for another task: {} are attached, the most this program set \
                          counts for",
                         self.counter_indexes.capacity()
@@ -241,8 +244,12 @@ impl ProgramSet {
 
     /// Takes the counters entries the kernel's storages name as the ones held.
     fn find_counter_indexes(&mut self) -> Result<()> {
+        let listed = self.settings.cgroups()?;
+        // A holder the listing missed (it can end early while cgroups come and go) keeps
+        // its entry while its storage still names it.
+        let holders = self.counter_indexes.holders();
         let mut named = Vec::new();
-        for cgroup_id in self.settings.cgroups()? {
+        for cgroup_id in listed.into_iter().chain(holders) {
             // A storage gone since it was listed names nothing.
             if let Some(config) = self.settings.read(cgroup_id)? {
                 named.push((cgroup_id, config.counter_index));
@@ -339,19 +346,10 @@ fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map> {
     ebpf.take_map(name).ok_or(Error::Missing(name))
 }
 
-/// How many tasks the counters array has room for: its real size less entry 0, which may
-/// differ from what was asked when it was pinned before with another size.
-fn tasks_room(counters: &aya::maps::Map, max_tasks: u32) -> Result<u32> {
-    let data = match counters {
-        aya::maps::Map::PerCpuArray(data) => data,
-        _ => {
-            return Err(Error::Invalid(format!(
-                "map {COUNTERS} is not a per-CPU array"
-            )))
-        }
-    };
-    let entries = data.info().map_err(map_error(COUNTERS))?.max_entries();
-    let room = entries.saturating_sub(1);
+/// How many tasks the counters array has room for: its size less entry 0, which differs
+/// from what was asked when it was pinned before with another size.
+fn tasks_room(counters: &TaskCounters, max_tasks: u32) -> u32 {
+    let room = counters.entries().saturating_sub(1);
     if room != max_tasks {
         tracing::warn!(
             pinned = room,
@@ -359,7 +357,7 @@ fn tasks_room(counters: &aya::maps::Map, max_tasks: u32) -> Result<u32> {
             "the pinned counters array keeps its size: at most {room} tasks"
         );
     }
-    Ok(room)
+    room
 }
 
 /// The id the kernel knows a cgroup by: its directory's inode on cgroup2.

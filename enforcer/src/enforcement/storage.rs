@@ -72,8 +72,24 @@ impl TaskSettings {
     /// the cgroup lives on) attached to.
     pub fn cgroups(&self) -> Result<Vec<u64>> {
         let mut ids = Vec::new();
+        // A cgroup removed while the walk stands on it ends the walk early (the kernel can't
+        // find the key to go on from): walk again. A few times only, since some kernels end
+        // every walk on a key that is no cgroup's; their walks are whole anyway.
+        for _ in 0..WALKS {
+            ids = self.walk()?;
+            match ids.last() {
+                Some(&last) if self.read(last)?.is_none() => continue,
+                _ => break,
+            }
+        }
+        Ok(ids)
+    }
+
+    /// One walk over the keys, to its end or to a key gone meanwhile.
+    fn walk(&self) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
         let mut key: Option<u64> = None;
-        loop {
+        while ids.len() < MAX_STORAGES {
             let mut next = 0u64;
             let mut attr = MapElem {
                 map_fd: self.0.fd().as_fd().as_raw_fd() as u32,
@@ -91,8 +107,16 @@ impl TaskSettings {
                 Err(e) => return Err(storage_error(TASK, key.unwrap_or(0), e)),
             }
         }
+        Err(Error::Invalid(format!(
+            "{TASK}: more than {MAX_STORAGES} cgroups with a storage"
+        )))
     }
 }
+
+/// Walks of the storages tried before the last one is taken as it is.
+const WALKS: usize = 3;
+/// Most storages a walk goes through: far more cgroups than a node has.
+const MAX_STORAGES: usize = 1 << 20;
 
 /// The per-CPU counters array: one [`CounterSlots`] per CPU per entry, an entry per task
 /// (named by its settings' `counter_index`); entry 0 is no task's.
@@ -107,6 +131,11 @@ impl TaskCounters {
 
     pub fn from_pin(dir: &Path) -> Result<TaskCounters> {
         TaskCounters::from_map(open_pinned_map(dir, COUNTERS)?)
+    }
+
+    /// How many entries the array has, entry 0 included.
+    pub fn entries(&self) -> u32 {
+        self.0.len()
     }
 
     /// The counters at `index`, summed over CPUs.
