@@ -11,6 +11,8 @@ pub enum Hook {
     SockCreate = 5,
     Egress = 6,
     Setsockopt = 7,
+    Bind4 = 8,
+    Bind6 = 9,
 }
 
 impl Hook {
@@ -24,6 +26,8 @@ impl Hook {
             5 => Hook::SockCreate,
             6 => Hook::Egress,
             7 => Hook::Setsockopt,
+            8 => Hook::Bind4,
+            9 => Hook::Bind6,
             _ => return None,
         })
     }
@@ -38,6 +42,8 @@ impl Hook {
             Hook::SockCreate => "sock_create",
             Hook::Egress => "egress",
             Hook::Setsockopt => "setsockopt",
+            Hook::Bind4 => "bind4",
+            Hook::Bind6 => "bind6",
         }
     }
 
@@ -84,6 +90,7 @@ pub enum Counter {
     SendmsgDenied = 3,
     PacketsAllowed = 4,
     PacketsDenied = 5,
+    /// Sockets refused: raw or ping at creation, or bound to a resolver's port.
     SocketsDenied = 6,
     /// Denial events that found the ring buffer full.
     EventsLost = 7,

@@ -202,6 +202,9 @@ pub enum Reason {
     MulticastMembership = 10,
     /// DNS from a network namespace where the task has no resolver (fails closed).
     NoResolver = 11,
+    /// Binding a port a task's resolver listens on: taken while the agent is down, it
+    /// would hear that task's DNS and talk with it.
+    ResolverPort = 12,
 }
 
 impl Reason {
@@ -219,6 +222,7 @@ impl Reason {
             9 => Reason::ResolverNotAllowed,
             10 => Reason::MulticastMembership,
             11 => Reason::NoResolver,
+            12 => Reason::ResolverPort,
             _ => return None,
         })
     }
@@ -237,6 +241,7 @@ impl Reason {
             Reason::ResolverNotAllowed => "resolver-not-allowed",
             Reason::MulticastMembership => "multicast-membership",
             Reason::NoResolver => "no-resolver",
+            Reason::ResolverPort => "resolver-port",
         }
     }
 }

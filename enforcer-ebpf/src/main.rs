@@ -24,7 +24,7 @@ use enforcer_common::{
     OriginalDst, Reason, Route, TaskConfig,
 };
 
-use maps::{resolver_here, TaskMaps, DNS_ORIGINAL};
+use maps::{is_resolver_port, resolver_here, TaskMaps, DNS_ORIGINAL};
 use report::{count, current_sender, report, Sender};
 use storage::task_config as config;
 
@@ -151,6 +151,40 @@ fn steer_to_resolver(
     }
     count(cfg, Counter::DnsSteered);
     Ok(())
+}
+
+#[cgroup_sock_addr(bind4)]
+pub fn bind4(ctx: SockAddrContext) -> i32 {
+    on_bind(&ctx, Hook::Bind4)
+}
+
+#[cgroup_sock_addr(bind6)]
+pub fn bind6(ctx: SockAddrContext) -> i32 {
+    on_bind(&ctx, Hook::Bind6)
+}
+
+/// bind(): no task may take a port a resolver listens on in its network namespace, any
+/// address, any task's. While the agent is down nothing holds those ports, and whoever took
+/// one would hear the task's DNS and talk with it there. Other binds need no settings.
+#[inline(always)]
+fn on_bind(ctx: &SockAddrContext, hook: Hook) -> i32 {
+    let sa = ctx.sock_addr;
+    // SAFETY: ctx fields of bpf_sock_addr, read with their own width.
+    let port = u16::from_be(unsafe { (*sa).user_port } as u16);
+    if port == 0 || !is_resolver_port(ctx, port) {
+        return ALLOW;
+    }
+    let cfg = config();
+    count(cfg, Counter::SocketsDenied);
+    let flow = Flow {
+        addr: destination(sa, hook == Hook::Bind6),
+        port,
+        has_port: true,
+        // SAFETY: as above.
+        protocol: unsafe { (*sa).protocol } as u8,
+    };
+    report(cfg, hook, Reason::ResolverPort, &flow, &current_sender());
+    REFUSE
 }
 
 #[cgroup_sock_addr(recvmsg4)]

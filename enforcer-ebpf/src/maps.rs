@@ -117,6 +117,14 @@ fn netns_cookie<C: EbpfContext>(ctx: &C) -> u64 {
     unsafe { bpf_get_netns_cookie(ctx.as_ptr()) }
 }
 
+/// Whether some task's resolver listens on `port` in the namespace of the program's socket.
+#[inline(always)]
+pub fn is_resolver_port<C: EbpfContext>(ctx: &C, port: u16) -> bool {
+    let key = ResolverPortKey::new(netns_cookie(ctx), port);
+    // SAFETY: only whether there is a value.
+    unsafe { RESOLVER_PORTS.get(key) }.is_some()
+}
+
 /// The task's resolver in the namespace of the program's socket, if it has one there.
 #[inline(always)]
 pub fn resolver_here<C: EbpfContext>(ctx: &C, task: u32) -> Option<ResolverAddr> {

@@ -6,7 +6,7 @@ use std::{
     net::IpAddr,
     ops::ControlFlow,
     os::unix::fs::MetadataExt,
-    process::{Output, Stdio},
+    process::{Command, Output, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
 };
@@ -477,20 +477,11 @@ fn another_tasks_resolver_on_a_shared_loopback_is_refused_by_the_kernel() {
     // Enforced while it had no process: its namespace was not known to the agent.
     attach(&agent, "none", &none, &["--network", "None"]);
     let port = netns.udp_loopback_ports()[0].to_string();
-    let probe = probe_bin().display().to_string();
-    let nsenter = |cgroup: &TestCgroup| {
-        let mut command = cgroup.command(std::path::Path::new("/usr/bin/nsenter"));
-        command
-            .arg(format!("--net=/run/netns/{}", netns.name))
-            .arg(&probe);
-        command
-    };
     let ask = |cgroup: &TestCgroup| {
-        let output = nsenter(cgroup)
-            .args(["dns", "127.0.0.1", "files.lab.test", "--port", &port])
-            .output()
-            .unwrap();
-        enforcer_tests::ProbeResult::from_stdout(&output.stdout).unwrap()
+        netns.probe_in(
+            cgroup,
+            &["dns", "127.0.0.1", "files.lab.test", "--port", &port],
+        )
     };
     assert!(ask(&http).ok, "the HTTP task reaches its own resolver");
     let theirs = ask(&none);
@@ -498,6 +489,62 @@ fn another_tasks_resolver_on_a_shared_loopback_is_refused_by_the_kernel() {
         theirs.is_eperm(),
         "a None task used another's resolver: {theirs:?}"
     );
+    let _ = in_http.kill();
+    let _ = in_http.wait();
+}
+
+#[test]
+fn no_task_can_take_a_dead_agents_resolver_port() {
+    let Some(lab) = lab_or_skip() else {
+        return;
+    };
+    let mut agent = TestAgent::start("resolver-port", &lab).unwrap();
+    let netns = ScratchNetns::create(&format!("{}-rport", lab.netns()));
+    let (http, other) = (
+        TestCgroup::create("rport-http").unwrap(),
+        TestCgroup::create("rport-other").unwrap(),
+    );
+    let mut in_http = netns.idle_in(&http);
+    let request = EnforceRequest {
+        id: "http".into(),
+        cgroup: CgroupRef::Pid(in_http.id()),
+        network: NetworkRequest {
+            network: Some(json!({"Type": "HTTP", "Domains": ["files.lab.test"]})),
+            ..Default::default()
+        },
+    };
+    agent.client().enforce(&request).unwrap();
+    attach(&agent, "full", &other, &["--network", "Full"]);
+    let port = netns.udp_loopback_ports()[0].to_string();
+
+    agent.kill9();
+    for args in [
+        ["bind", "127.0.0.1", &port, "--tcp"],
+        ["bind", "0.0.0.0", &port, "--tcp"],
+    ] {
+        // UDP too: the tcp flag goes last, so leaving it out is the UDP bind.
+        for args in [&args[..], &args[..3]] {
+            for cgroup in [&http, &other] {
+                let bound = netns.probe_in(cgroup, args);
+                assert!(bound.is_eperm(), "{args:?} from a task: {bound:?}");
+            }
+        }
+    }
+    // The port is free: only the tasks are kept off it.
+    let outside = Command::new("ip")
+        .args(["netns", "exec", &netns.name])
+        .arg(probe_bin())
+        .args(["bind", "127.0.0.1", &port])
+        .output()
+        .unwrap();
+    let outside = enforcer_tests::ProbeResult::from_stdout(&outside.stdout).unwrap();
+    assert!(outside.ok, "{outside:?}");
+
+    agent.restart().unwrap();
+    assert_eq!(counter(&agent, "http", "sockets_denied"), 4);
+    assert_eq!(counter(&agent, "full", "sockets_denied"), 4);
+    let asked = netns.probe_in(&http, &["dns", &lab.dns().to_string(), "files.lab.test"]);
+    assert!(asked.ok, "the new agent answers the task: {asked:?}");
     let _ = in_http.kill();
     let _ = in_http.wait();
 }
@@ -540,6 +587,23 @@ impl ScratchNetns {
                 (addr == "0100007F").then(|| u16::from_str_radix(port, 16).ok())?
             })
             .collect()
+    }
+
+    /// `enforcer-probe ARGS...` run in `cgroup` and in this namespace.
+    fn probe_in(&self, cgroup: &TestCgroup, args: &[&str]) -> enforcer_tests::ProbeResult {
+        let output = cgroup
+            .command(std::path::Path::new("/usr/bin/nsenter"))
+            .arg(format!("--net=/run/netns/{}", self.name))
+            .arg(probe_bin())
+            .args(args)
+            .output()
+            .unwrap();
+        enforcer_tests::ProbeResult::from_stdout(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "probe {args:?}: {e:#}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
     }
 
     /// An idle process in `cgroup` and in this namespace, once it is in both.

@@ -36,11 +36,13 @@ use crate::{
 static EBPF_OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforcer-ebpf.o"));
 
 /// Every program, in the order they are attached.
-pub const ALL_PROGRAMS: [&str; 11] = [
+pub const ALL_PROGRAMS: [&str; 13] = [
     "sock_create",
     "setsockopt",
     "connect4",
     "connect6",
+    "bind4",
+    "bind6",
     "sendmsg4",
     "sendmsg6",
     "recvmsg4",

@@ -180,6 +180,13 @@ enum Client {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
+    /// Bind a UDP socket (TCP with --tcp) to ADDR:PORT; ok when bound.
+    Bind {
+        addr: IpAddr,
+        port: u16,
+        #[arg(long)]
+        tcp: bool,
+    },
     /// Connect to a unix stream socket: `@NAME` (abstract) or a path; ok when connected.
     UnixConnect {
         /// `@name` or `/path`.
@@ -369,6 +376,7 @@ fn run_client(client: Client) -> ExitCode {
             port,
             timeout_ms,
         } => probe::uring::sendmsg(SocketAddr::new(addr, port), timeout_ms),
+        Client::Bind { addr, port, tcp } => probe::bind::bind(addr, port, tcp),
         Client::UnixConnect { target } => probe::unix::connect(&target),
         Client::PidfdSignal { pid } => probe::pidfd::signal(pid),
         Client::Tiocsti {

@@ -1,6 +1,7 @@
 //! The probe's subcommands, one module each, and what they share.
 
 pub mod addr;
+pub mod bind;
 pub mod cgroup;
 pub mod connect_loop;
 pub mod deadline;
