@@ -185,10 +185,17 @@ impl AllowlistMaps {
     }
 
     /// Steers the task's DNS in the network namespace `netns_cookie` to `resolver`, whose
-    /// ports other tasks sharing that loopback may then not reach.
+    /// ports other tasks sharing that loopback may then not reach. The ports of a resolver
+    /// it replaces (a restarted agent's listens on new ones) are the task's no more.
     pub fn set_resolver(&mut self, netns_cookie: u64, resolver: ResolverAddr) -> Result<()> {
         let task = self.task;
+        let key = ResolverKey::new(task, netns_cookie);
         let mut maps = self.maps();
+        let previous = match maps.resolvers.get(&key, 0) {
+            Ok(previous) => Some(previous),
+            Err(MapError::KeyNotFound) => None,
+            Err(e) => return Err(map_error(RESOLVERS)(e)),
+        };
         for port in resolver_ports(&resolver) {
             let key = ResolverPortKey::new(netns_cookie, port);
             maps.resolver_ports
@@ -196,8 +203,15 @@ impl AllowlistMaps {
                 .map_err(map_error(RESOLVER_PORTS))?;
         }
         maps.resolvers
-            .insert(ResolverKey::new(task, netns_cookie), resolver, 0)
-            .map_err(map_error(RESOLVERS))
+            .insert(key, resolver, 0)
+            .map_err(map_error(RESOLVERS))?;
+        let kept: Vec<u16> = resolver_ports(&resolver).collect();
+        for port in previous.iter().flat_map(resolver_ports) {
+            if !kept.contains(&port) {
+                remove_port_of(&mut maps.resolver_ports, netns_cookie, port, task)?;
+            }
+        }
+        Ok(())
     }
 
     /// DNS of the task in `netns_cookie` has nowhere to go from now on: it is refused.
@@ -211,10 +225,7 @@ impl AllowlistMaps {
         };
         ignore_absent(maps.resolvers.remove(&key))?;
         for port in resolver_ports(&resolver) {
-            ignore_absent(
-                maps.resolver_ports
-                    .remove(&ResolverPortKey::new(netns_cookie, port)),
-            )?;
+            remove_port_of(&mut maps.resolver_ports, netns_cookie, port, self.task)?;
         }
         Ok(())
     }
@@ -266,6 +277,22 @@ fn resolver_ports(resolver: &ResolverAddr) -> impl Iterator<Item = u16> {
         .into_iter()
         .map(|port| u16::from_be(port as u16))
         .filter(|port| *port != 0)
+}
+
+/// Removes resolver port `port` of namespace `netns_cookie` if it is `task`'s, not (since)
+/// another task's that shares the loopback.
+fn remove_port_of(
+    ports: &mut HashMap<MapData, ResolverPortKey, u32>,
+    netns_cookie: u64,
+    port: u16,
+    task: u32,
+) -> Result<()> {
+    let key = ResolverPortKey::new(netns_cookie, port);
+    match ports.get(&key, 0) {
+        Ok(owner) if owner == task => ignore_absent(ports.remove(&key)),
+        Ok(_) | Err(MapError::KeyNotFound) => Ok(()),
+        Err(e) => Err(map_error(RESOLVER_PORTS)(e)),
+    }
 }
 
 /// Removes the resolver ports whose owning task `doomed` picks.

@@ -6,7 +6,7 @@ use std::{
     net::IpAddr,
     ops::ControlFlow,
     os::unix::fs::MetadataExt,
-    process::{Command, Output, Stdio},
+    process::{Child, Command, Output, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
 };
@@ -464,16 +464,7 @@ fn another_tasks_resolver_on_a_shared_loopback_is_refused_by_the_kernel() {
         TestCgroup::create("foreign-http").unwrap(),
         TestCgroup::create("foreign-none").unwrap(),
     );
-    let mut in_http = netns.idle_in(&http);
-    let request = EnforceRequest {
-        id: "http".into(),
-        cgroup: CgroupRef::Pid(in_http.id()),
-        network: NetworkRequest {
-            network: Some(json!({"Type": "HTTP", "Domains": ["files.lab.test"]})),
-            ..Default::default()
-        },
-    };
-    agent.client().enforce(&request).unwrap();
+    let mut in_http = http_task_in(&agent, &netns, &http);
     // Enforced while it had no process: its namespace was not known to the agent.
     attach(&agent, "none", &none, &["--network", "None"]);
     let port = netns.udp_loopback_ports()[0].to_string();
@@ -504,16 +495,7 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
         TestCgroup::create("rport-http").unwrap(),
         TestCgroup::create("rport-other").unwrap(),
     );
-    let mut in_http = netns.idle_in(&http);
-    let request = EnforceRequest {
-        id: "http".into(),
-        cgroup: CgroupRef::Pid(in_http.id()),
-        network: NetworkRequest {
-            network: Some(json!({"Type": "HTTP", "Domains": ["files.lab.test"]})),
-            ..Default::default()
-        },
-    };
-    agent.client().enforce(&request).unwrap();
+    let mut in_http = http_task_in(&agent, &netns, &http);
     attach(&agent, "full", &other, &["--network", "Full"]);
     let port = netns.udp_loopback_ports()[0].to_string();
 
@@ -545,8 +527,32 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
     assert_eq!(counter(&agent, "full", "sockets_denied"), 4);
     let asked = netns.probe_in(&http, &["dns", &lab.dns().to_string(), "files.lab.test"]);
     assert!(asked.ok, "the new agent answers the task: {asked:?}");
+    // The new resolver listens on a port of its own; the old one is nobody's any more.
+    let new_port = netns.udp_loopback_ports()[0].to_string();
+    let taken = netns.probe_in(&http, &["bind", "127.0.0.1", &new_port]);
+    assert!(taken.is_eperm(), "{taken:?}");
+    if new_port != port {
+        let freed = netns.probe_in(&http, &["bind", "127.0.0.1", &port]);
+        assert!(freed.ok, "the dead resolver's port stays barred: {freed:?}");
+    }
     let _ = in_http.kill();
     let _ = in_http.wait();
+}
+
+/// Task "http" (HTTP, `files.lab.test`) enforced by the pid of an idle process in `cgroup`
+/// and in `netns`, as a container in a network namespace of its own; returns the process.
+fn http_task_in(agent: &TestAgent, netns: &ScratchNetns, cgroup: &TestCgroup) -> Child {
+    let process = netns.idle_in(cgroup);
+    let request = EnforceRequest {
+        id: "http".into(),
+        cgroup: CgroupRef::Pid(process.id()),
+        network: NetworkRequest {
+            network: Some(json!({"Type": "HTTP", "Domains": ["files.lab.test"]})),
+            ..Default::default()
+        },
+    };
+    agent.client().enforce(&request).unwrap();
+    process
 }
 
 /// A network namespace of the test's own (loopback up), deleted on drop.
@@ -607,7 +613,7 @@ impl ScratchNetns {
     }
 
     /// An idle process in `cgroup` and in this namespace, once it is in both.
-    fn idle_in(&self, cgroup: &TestCgroup) -> std::process::Child {
+    fn idle_in(&self, cgroup: &TestCgroup) -> Child {
         let child = cgroup
             .command(std::path::Path::new("/usr/bin/nsenter"))
             .arg(format!("--net=/run/netns/{}", self.name))
