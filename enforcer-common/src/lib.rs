@@ -29,6 +29,12 @@ pub mod proto {
 /// Port of DNS, the only UDP service an HTTP-mode task may reach.
 pub const DNS_PORT: u16 = 53;
 
+/// The mark (`SO_MARK`) of the task resolvers' sockets: DNS goes to a resolver's port only
+/// while the socket there carries it, so whoever else took the port (while the agent is
+/// down) gets none. Setting a mark takes CAP_NET_ADMIN or CAP_NET_RAW, and None and HTTP
+/// tasks may not.
+pub const RESOLVER_MARK: u32 = 0x656e_6672;
+
 /// Capacity of the allowlists of single addresses (per family), shared by every task of one
 /// program set; the loader may set another.
 pub const ALLOWLIST_CAPACITY: u32 = 262_144;

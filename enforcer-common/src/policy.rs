@@ -205,6 +205,8 @@ pub enum Reason {
     /// Binding a port a task's resolver listens on: taken while the agent is down, it
     /// would hear that task's DNS and talk with it.
     ResolverPort = 12,
+    /// Setting a socket's mark: the resolvers' mark makes a socket pass for one.
+    SocketMark = 13,
 }
 
 impl Reason {
@@ -223,6 +225,7 @@ impl Reason {
             10 => Reason::MulticastMembership,
             11 => Reason::NoResolver,
             12 => Reason::ResolverPort,
+            13 => Reason::SocketMark,
             _ => return None,
         })
     }
@@ -242,6 +245,7 @@ impl Reason {
             Reason::MulticastMembership => "multicast-membership",
             Reason::NoResolver => "no-resolver",
             Reason::ResolverPort => "resolver-port",
+            Reason::SocketMark => "socket-mark",
         }
     }
 }

@@ -1,8 +1,13 @@
-//! Socket options refused outside Full: multicast and anycast membership.
+//! Socket options refused outside Full: multicast and anycast membership, and socket marks.
 //!
 //! Joining a group makes the kernel send IGMP or MLD reports naming it, from timers with no
 //! owning socket, so no egress hook ever judges them: a task could signal out through the
-//! groups it picks. Numbers from `linux/in.h` and `linux/in6.h`.
+//! groups it picks. A socket with the resolvers' mark ([`crate::RESOLVER_MARK`]) would pass
+//! for a resolver. Numbers from `linux/in.h`, `linux/in6.h` and `asm-generic/socket.h`.
+
+/// Level of the socket's own options.
+pub const SOL_SOCKET: i32 = 1;
+const SO_MARK: i32 = 36;
 
 /// Level of the IPv4 options.
 pub const SOL_IP: i32 = 0;
@@ -18,11 +23,12 @@ const IPV6_DROP_MEMBERSHIP: i32 = 21;
 const IPV6_JOIN_ANYCAST: i32 = 27;
 const IPV6_LEAVE_ANYCAST: i32 = 28;
 
-/// Whether setsockopt(`level`, `optname`) changes a group membership, which a task outside
-/// Full may not do. Every other option goes to the kernel unchanged.
+/// Whether setsockopt(`level`, `optname`) changes a group membership or the socket's mark,
+/// which a task outside Full may not do. Every other option goes to the kernel unchanged.
 #[inline(always)]
 pub fn refuses_sockopt(level: i32, optname: i32) -> bool {
     match level {
+        SOL_SOCKET => optname == SO_MARK,
         SOL_IP => IP_MEMBERSHIP.contains(&optname),
         SOL_IPV6 => {
             MCAST_MEMBERSHIP.contains(&optname)
@@ -51,6 +57,18 @@ mod tests {
         // IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP, IPV6_JOIN_ANYCAST, IPV6_LEAVE_ANYCAST, MCAST_*
         for optname in [20, 21, 27, 28, 42, 45, 48] {
             assert!(refuses_sockopt(SOL_IPV6, optname), "SOL_IPV6 {optname}");
+        }
+    }
+
+    #[test]
+    fn the_socket_mark_is_refused() {
+        assert!(refuses_sockopt(SOL_SOCKET, 36));
+        // SO_PRIORITY, SO_RCVBUF, SO_REUSEPORT
+        for optname in [12, 8, 15] {
+            assert!(
+                !refuses_sockopt(SOL_SOCKET, optname),
+                "SOL_SOCKET {optname}"
+            );
         }
     }
 

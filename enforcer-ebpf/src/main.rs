@@ -20,11 +20,12 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use enforcer_common::{
-    judge, proto, refuses_sockopt, sockopt::SOL_IPV6, Addr, Counter, Flow, Hook, Judged, Mode,
-    OriginalDst, Reason, Route, TaskConfig,
+    judge, proto, refuses_sockopt,
+    sockopt::{SOL_IPV6, SOL_SOCKET},
+    Addr, Counter, Flow, Hook, Judged, Mode, OriginalDst, Reason, Route, TaskConfig,
 };
 
-use maps::{is_resolver_port, resolver_here, TaskMaps, DNS_ORIGINAL};
+use maps::{is_resolver_port, resolver_here, resolver_listens, TaskMaps, DNS_ORIGINAL};
 use report::{count, current_sender, report, Sender};
 use storage::task_config as config;
 
@@ -89,7 +90,7 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     };
     let verdict = match judge(cfg, &flow, &book, Judged::Destination) {
         Ok(Route::ToResolver) => steer_to_resolver(ctx, cfg, v6, &flow),
-        Ok(Route::AsAsked) => Ok(()),
+        Ok(Route::AsAsked) => check_resolver_listens(ctx, cfg, &flow),
         Err(reason) => Err(reason),
     };
     match verdict {
@@ -106,6 +107,30 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     }
 }
 
+/// A flow allowed as the task's own resolver (asked for by address: loopback, HTTP) goes
+/// there only while the resolver's socket holds the port. Others pass.
+#[inline(always)]
+fn check_resolver_listens(
+    ctx: &SockAddrContext,
+    cfg: &TaskConfig,
+    flow: &Flow,
+) -> Result<(), Reason> {
+    if !flow.addr.is_loopback_or_unspecified() {
+        return Ok(());
+    }
+    let Some(resolver) = resolver_here(ctx, cfg.task) else {
+        return Ok(());
+    };
+    if !resolver.is(&flow.addr, flow.port) {
+        return Ok(());
+    }
+    if resolver_listens(ctx, &resolver, !flow.addr.is_v4, flow.protocol) {
+        Ok(())
+    } else {
+        Err(Reason::NoResolver)
+    }
+}
+
 /// Rewrites the destination to the task's resolver in this socket's network namespace,
 /// remembering what the task asked for so replies can name it. No resolver there, or no
 /// room to remember: refused.
@@ -119,12 +144,13 @@ fn steer_to_resolver(
     let resolver = resolver_here(ctx, cfg.task).ok_or(Reason::NoResolver)?;
     let sa = ctx.sock_addr;
     // A v6 socket aiming at ::ffff:a.b.c.d reaches IPv4: steer it to the IPv4 resolver.
-    let port = if v6 && !flow.addr.is_v4 {
+    let to_v6 = v6 && !flow.addr.is_v4;
+    let port = if to_v6 {
         resolver.port6
     } else {
         resolver.port4
     };
-    if port == 0 {
+    if port == 0 || !resolver_listens(ctx, &resolver, to_v6, flow.protocol) {
         return Err(Reason::NoResolver);
     }
     let mut original = OriginalDst::default();
@@ -316,7 +342,8 @@ pub fn sock_create(ctx: SockContext) -> i32 {
 }
 
 /// setsockopt(): no multicast or anycast membership outside Full. The kernel announces a
-/// membership (IGMP, MLD) from timers with no owning socket, which egress never judges.
+/// membership (IGMP, MLD) from timers with no owning socket, which egress never judges. No
+/// socket mark either: the resolvers' would make a socket pass for one.
 #[cgroup_sockopt(setsockopt)]
 pub fn setsockopt(ctx: SockoptContext) -> i32 {
     // The option first: others are allowed in every mode, without finding the settings.
@@ -333,15 +360,17 @@ pub fn setsockopt(ctx: SockoptContext) -> i32 {
     }
     count(cfg, Counter::SockoptDenied);
     // SAFETY: `sk` of a setsockopt context is a valid socket, never null.
-    let protocol = unsafe { (*(*opt).__bindgen_anon_1.sk).protocol } as u8;
-    let flow = no_destination(level == SOL_IPV6, protocol);
-    report(
-        cfg,
-        Hook::Setsockopt,
-        Reason::MulticastMembership,
-        &flow,
-        &current_sender(),
-    );
+    let (protocol, family) = unsafe {
+        let sk = (*opt).__bindgen_anon_1.sk;
+        ((*sk).protocol as u8, (*sk).family)
+    };
+    let (reason, v6) = if level == SOL_SOCKET {
+        (Reason::SocketMark, family == AF_INET6)
+    } else {
+        (Reason::MulticastMembership, level == SOL_IPV6)
+    };
+    let flow = no_destination(v6, protocol);
+    report(cfg, Hook::Setsockopt, reason, &flow, &current_sender());
     REFUSE
 }
 

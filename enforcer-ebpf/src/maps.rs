@@ -3,16 +3,18 @@
 //! restarted agent loads its programs onto the same maps.
 
 use aya_ebpf::{
-    bindings::BPF_F_NO_PREALLOC,
-    helpers::generated::bpf_get_netns_cookie,
+    bindings::{bpf_sock, bpf_sock_tuple, BPF_F_NO_PREALLOC},
+    helpers::generated::{
+        bpf_get_netns_cookie, bpf_sk_lookup_tcp, bpf_sk_lookup_udp, bpf_sk_release,
+    },
     macros::map,
     maps::{lpm_trie::Key, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     EbpfContext,
 };
 use enforcer_common::{
-    policy::listed, Addr, AddressBook, CounterSlots, OriginalDst, ResolverAddr, ResolverKey,
+    policy::listed, proto, Addr, AddressBook, CounterSlots, OriginalDst, ResolverAddr, ResolverKey,
     ResolverPortKey, TaskAddr, ALLOWLIST_CAPACITY, EVENT_RING_BYTES, NETS_CAPACITY,
-    RESOLVER_CAPACITY, STEERED_SOCKETS_CAPACITY, TASK_PREFIX_BITS,
+    RESOLVER_CAPACITY, RESOLVER_MARK, STEERED_SOCKETS_CAPACITY, TASK_PREFIX_BITS,
 };
 
 /// Single addresses each task may reach on its HTTP ports, and the node's own addresses
@@ -131,4 +133,48 @@ pub fn resolver_here<C: EbpfContext>(ctx: &C, task: u32) -> Option<ResolverAddr>
     let key = ResolverKey::new(task, netns_cookie(ctx));
     // SAFETY: a value pointer from a lookup, copied at once.
     unsafe { RESOLVERS.get(key).copied() }
+}
+
+/// `BPF_F_CURRENT_NETNS`: look sockets up in the namespace of the program's socket.
+const CURRENT_NETNS: u64 = u64::MAX;
+
+/// Whether the socket that gets `protocol` traffic sent to `resolver` (its IPv6 side when
+/// `v6`) in the namespace of the program's socket is the resolver's own, by its mark.
+/// Nobody listening, or somebody else: no.
+#[inline(always)]
+pub fn resolver_listens<C: EbpfContext>(
+    ctx: &C,
+    resolver: &ResolverAddr,
+    v6: bool,
+    protocol: u8,
+) -> bool {
+    // SAFETY: a zeroed tuple is a valid one; the union's member is picked by `v6`.
+    let mut tuple: bpf_sock_tuple = unsafe { core::mem::zeroed() };
+    let size = unsafe {
+        if v6 {
+            let t = &mut tuple.__bindgen_anon_1.ipv6;
+            t.daddr = resolver.ip6;
+            t.dport = resolver.port6 as u16;
+            core::mem::size_of_val(t)
+        } else {
+            let t = &mut tuple.__bindgen_anon_1.ipv4;
+            t.daddr = resolver.ip4;
+            t.dport = resolver.port4 as u16;
+            core::mem::size_of_val(t)
+        }
+    } as u32;
+    // SAFETY: helpers allowed for sock_addr programs; a socket found is released at once.
+    unsafe {
+        let sk: *mut bpf_sock = if protocol == proto::TCP {
+            bpf_sk_lookup_tcp(ctx.as_ptr(), &mut tuple, size, CURRENT_NETNS, 0)
+        } else {
+            bpf_sk_lookup_udp(ctx.as_ptr(), &mut tuple, size, CURRENT_NETNS, 0)
+        };
+        if sk.is_null() {
+            return false;
+        }
+        let mark = (*sk).mark;
+        bpf_sk_release(sk.cast());
+        mark == RESOLVER_MARK
+    }
 }

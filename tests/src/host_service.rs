@@ -10,7 +10,22 @@ use crate::scratch::ScratchDir;
 use crate::server::ServerProcess;
 use crate::Received;
 
-/// An HTTP server on one address and port of the host namespace, killed on drop.
+/// `enforcer-probe serve` with `args` on `bind`, in `netns` or the host's namespace.
+fn serve(netns: Option<&str>, args: &[&str], bind: IpAddr) -> Result<(ServerProcess, ScratchDir)> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "enf-host-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let scratch = ScratchDir::create(&name)?;
+    let mut args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    args.extend(["--bind".to_owned(), bind.to_string()]);
+    let server = ServerProcess::start(netns, scratch.path(), &args)?;
+    Ok((server, scratch))
+}
+
+/// A server on one address and port (HTTP, or DNS), killed on drop.
 #[derive(Debug)]
 pub struct HostService {
     // The server drops before its files.
@@ -23,20 +38,7 @@ impl HostService {
     /// Serves HTTP on `bind`:`tcp_port` (such as `127.0.0.1`) in the host
     /// namespace. With `tcp_port` 0 the kernel picks a free port: see [`Self::addr`].
     pub fn start(bind: IpAddr, tcp_port: u16) -> Result<HostService> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "enf-host-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let scratch = ScratchDir::create(&name)?;
-        let args = [
-            "--tcp-port".to_owned(),
-            tcp_port.to_string(),
-            "--bind".to_owned(),
-            bind.to_string(),
-        ];
-        let server = ServerProcess::start(None, scratch.path(), &args)?;
+        let (server, scratch) = serve(None, &["--tcp-port", &tcp_port.to_string()], bind)?;
         let addr = *server
             .ready()
             .tcp
@@ -47,6 +49,30 @@ impl HostService {
             _scratch: scratch,
             addr,
         })
+    }
+
+    /// Serves DNS (every name NXDOMAIN) on `bind`:`port` in network namespace `netns`, in
+    /// no task's cgroup: whoever holds a port there that a task might send to.
+    pub fn dns_in(netns: &str, bind: IpAddr, port: u16) -> Result<HostService> {
+        let (server, scratch) = serve(Some(netns), &["--dns-port", &port.to_string()], bind)?;
+        let addr = *server
+            .ready()
+            .dns
+            .first()
+            .context("server bound no DNS socket")?;
+        Ok(HostService {
+            server,
+            _scratch: scratch,
+            addr,
+        })
+    }
+
+    /// True once any DNS query reached it.
+    pub fn queried(&self) -> bool {
+        self.server
+            .received()
+            .iter()
+            .any(|r| matches!(r, Received::Dns { .. }))
     }
 
     /// The address and port it listens on.

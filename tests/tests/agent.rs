@@ -6,7 +6,7 @@ use std::{
     net::IpAddr,
     ops::ControlFlow,
     os::unix::fs::MetadataExt,
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Output, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
 };
@@ -17,7 +17,7 @@ use enforcer::agent::{
 };
 use enforcer_tests::{
     agent::{TestAgent, TestCgroup},
-    connect_loop, enforcer_bin, lab_or_skip, probe_bin,
+    connect_loop, enforcer_bin, lab_or_skip, probe_bin, HostService,
 };
 use serde_json::json;
 
@@ -512,15 +512,54 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
             }
         }
     }
-    // The port is free: only the tasks are kept off it.
-    let outside = Command::new("ip")
-        .args(["netns", "exec", &netns.name])
-        .arg(probe_bin())
-        .args(["bind", "127.0.0.1", &port])
-        .output()
-        .unwrap();
-    let outside = enforcer_tests::ProbeResult::from_stdout(&outside.stdout).unwrap();
-    assert!(outside.ok, "{outside:?}");
+    // A process of the node in no task can take the port, but the task's DNS does not go
+    // to it: the socket there lacks the resolver's mark.
+    let impostor = HostService::dns_in(
+        &netns.name,
+        "127.0.0.1".parse().unwrap(),
+        port.parse().unwrap(),
+    )
+    .unwrap();
+    let steered = netns.probe_in(&http, &["dns", &lab.dns().to_string(), "files.lab.test"]);
+    assert!(steered.is_eperm(), "steered to an impostor: {steered:?}");
+    let direct = netns.probe_in(
+        &http,
+        &["dns", "127.0.0.1", "files.lab.test", "--port", &port],
+    );
+    assert!(direct.is_eperm(), "sent to an impostor: {direct:?}");
+    let tcp = netns.probe_in(
+        &http,
+        &[
+            "dns",
+            "127.0.0.1",
+            "files.lab.test",
+            "--port",
+            &port,
+            "--tcp",
+        ],
+    );
+    assert!(tcp.is_eperm(), "sent to an impostor over TCP: {tcp:?}");
+    let sent = netns.probe_in(
+        &http,
+        &[
+            "dns",
+            "127.0.0.1",
+            "files.lab.test",
+            "--port",
+            &port,
+            "--unconnected",
+        ],
+    );
+    assert!(sent.is_eperm(), "sendto an impostor: {sent:?}");
+    assert!(!impostor.queried(), "a query reached the impostor");
+    // Nor can a task make its socket pass for the resolver: the mark is refused.
+    let mark = enforcer_common::RESOLVER_MARK.to_string();
+    let marked = netns.probe_in(&http, &["mark", &mark]);
+    assert!(
+        marked.is_eperm(),
+        "a task set the resolvers' mark: {marked:?}"
+    );
+    drop(impostor);
 
     agent.restart().unwrap();
     assert_eq!(counter(&agent, "http", "sockets_denied"), 4);

@@ -89,6 +89,26 @@ fn bind_here() -> io::Result<Bound> {
     })
 }
 
+/// Marks a resolver socket as such ([`enforcer_common::RESOLVER_MARK`]): the kernel programs
+/// let DNS reach a resolver's port only while the socket there has the mark.
+fn mark_as_resolver(socket: BorrowedFd<'_>) -> io::Result<()> {
+    let mark = enforcer_common::RESOLVER_MARK;
+    // SAFETY: setsockopt(2) with a u32 value that outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&mark as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A UDP socket on a free port of `addr`'s address, and a TCP listener on the same port.
 fn listen_on(addr: SocketAddr) -> io::Result<Listener> {
     let mut last_error = None;
@@ -98,6 +118,8 @@ fn listen_on(addr: SocketAddr) -> io::Result<Listener> {
             Ok(tcp) => {
                 udp.set_nonblocking(true)?;
                 tcp.set_nonblocking(true)?;
+                mark_as_resolver(udp.as_fd())?;
+                mark_as_resolver(tcp.as_fd())?;
                 return Ok(Listener { udp, tcp });
             }
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_error = Some(e),

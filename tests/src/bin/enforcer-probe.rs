@@ -187,6 +187,8 @@ enum Client {
         #[arg(long)]
         tcp: bool,
     },
+    /// Set mark VALUE (SO_MARK) on a UDP socket; ok when set.
+    Mark { value: u32 },
     /// Connect to a unix stream socket: `@NAME` (abstract) or a path; ok when connected.
     UnixConnect {
         /// `@name` or `/path`.
@@ -377,6 +379,7 @@ fn run_client(client: Client) -> ExitCode {
             timeout_ms,
         } => probe::uring::sendmsg(SocketAddr::new(addr, port), timeout_ms),
         Client::Bind { addr, port, tcp } => probe::bind::bind(addr, port, tcp),
+        Client::Mark { value } => probe::mark::set(value),
         Client::UnixConnect { target } => probe::unix::connect(&target),
         Client::PidfdSignal { pid } => probe::pidfd::signal(pid),
         Client::Tiocsti {

@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod flood;
 pub mod i386;
 pub mod keyring;
+pub mod mark;
 pub mod multicast;
 pub mod outcome;
 pub mod pidfd;
