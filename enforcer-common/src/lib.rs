@@ -32,8 +32,9 @@ pub const DNS_PORT: u16 = 53;
 /// The mark (`SO_MARK`) of the task resolvers' sockets: DNS goes to a resolver's port only
 /// while the socket there carries it, so whoever else took the port (while the agent is
 /// down) gets none. Setting a mark takes CAP_NET_ADMIN or CAP_NET_RAW, and None and HTTP
-/// tasks may not.
-pub const RESOLVER_MARK: u32 = 0x656e_6672;
+/// tasks may not. Its low bits keep clear of kube-proxy's (0x4000, 0x8000) and Cilium's
+/// (0x0f00): it rides on the resolvers' replies.
+pub const RESOLVER_MARK: u32 = 0x656e_2072;
 
 /// Capacity of the allowlists of single addresses (per family), shared by every task of one
 /// program set; the loader may set another.
