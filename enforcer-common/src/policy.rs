@@ -284,6 +284,9 @@ pub enum Route {
     AsAsked,
     /// To the task's resolver: DNS in HTTP mode, whatever server the task aimed at.
     ToResolver,
+    /// To the task's resolver, which the task named itself (the programs still check that
+    /// the socket on its port is the resolver's).
+    OwnResolver,
 }
 
 /// What is judged: a destination the task names (connect, sendmsg), which may still be
@@ -316,7 +319,7 @@ pub fn judge(
     if let (Mode::Http, true, true) = (mode, tcp_or_udp, flow.has_port) {
         // The resolver listens on loopback, so only loopback flows pay for the lookup.
         if loopback && book.is_resolver(&flow.addr, flow.port) {
-            return Ok(Route::AsAsked);
+            return Ok(Route::OwnResolver);
         }
         // All DNS goes to the task's resolver, even to the task's own loopback.
         if flow.port == DNS_PORT {
@@ -592,13 +595,13 @@ mod tests {
                 Mode::Http,
                 flow(LOOPBACK, Some(RESOLVER_PORT), UDP),
                 true,
-                same(Ok(AsAsked)),
+                same(Ok(OwnResolver)),
             ),
             case(
                 Mode::Http,
                 flow(LOOPBACK, Some(RESOLVER_PORT), TCP),
                 true,
-                same(Ok(AsAsked)),
+                same(Ok(OwnResolver)),
             ),
             case(
                 Mode::Http,

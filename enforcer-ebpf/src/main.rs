@@ -17,6 +17,7 @@ use aya_ebpf::{
     helpers::generated::{bpf_get_current_cgroup_id, bpf_get_socket_cookie, bpf_skb_cgroup_id},
     macros::{cgroup_skb, cgroup_sock, cgroup_sock_addr, cgroup_sockopt},
     programs::{SkBuffContext, SockAddrContext, SockContext, SockoptContext},
+    EbpfContext,
 };
 use aya_log_ebpf::debug;
 use enforcer_common::{
@@ -90,7 +91,8 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     };
     let verdict = match judge(cfg, &flow, &book, Judged::Destination) {
         Ok(Route::ToResolver) => steer_to_resolver(ctx, cfg, v6, &flow),
-        Ok(Route::AsAsked) => check_resolver_listens(ctx, cfg, &flow),
+        Ok(Route::OwnResolver) => check_resolver_listens(ctx, cfg, &flow),
+        Ok(Route::AsAsked) => Ok(()),
         Err(reason) => Err(reason),
     };
     match verdict {
@@ -107,27 +109,19 @@ fn on_sock_addr(ctx: &SockAddrContext, hook: Hook) -> i32 {
     }
 }
 
-/// A flow allowed as the task's own resolver (asked for by address: loopback, HTTP) goes
-/// there only while the resolver's socket holds the port. Others pass.
+/// A flow to the task's own resolver, which it named itself, goes there only while the
+/// resolver's socket holds the port.
 #[inline(always)]
-fn check_resolver_listens(
-    ctx: &SockAddrContext,
+fn check_resolver_listens<C: EbpfContext>(
+    ctx: &C,
     cfg: &TaskConfig,
     flow: &Flow,
 ) -> Result<(), Reason> {
-    if !flow.addr.is_loopback_or_unspecified() {
-        return Ok(());
-    }
-    let Some(resolver) = resolver_here(ctx, cfg.task) else {
-        return Ok(());
-    };
-    if !resolver.is(&flow.addr, flow.port) {
-        return Ok(());
-    }
-    if resolver_listens(ctx, &resolver, !flow.addr.is_v4, flow.protocol) {
-        Ok(())
-    } else {
-        Err(Reason::NoResolver)
+    match resolver_here(ctx, cfg.task) {
+        Some(resolver) if resolver_listens(ctx, &resolver, !flow.addr.is_v4, flow.protocol) => {
+            Ok(())
+        }
+        _ => Err(Reason::NoResolver),
     }
 }
 
@@ -412,8 +406,15 @@ pub fn egress(ctx: SkBuffContext) -> i32 {
         task: cfg.task,
         host_netns_cookie: cfg.host_netns_cookie,
     };
-    match judge(cfg, &flow, &book, Judged::Packet) {
-        Ok(_) => {
+    // A packet to the task's resolver, on a socket connected to it before whoever holds the
+    // port now took it, is checked as a connect would be.
+    let verdict = match judge(cfg, &flow, &book, Judged::Packet) {
+        Ok(Route::OwnResolver) => check_resolver_listens(&ctx, cfg, &flow),
+        Ok(_) => Ok(()),
+        Err(reason) => Err(reason),
+    };
+    match verdict {
+        Ok(()) => {
             count(cfg, Counter::PacketsAllowed);
             ALLOW
         }

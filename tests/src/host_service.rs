@@ -67,6 +67,29 @@ impl HostService {
         })
     }
 
+    /// Echoes UDP on `bind`:`port` in network namespace `netns`, in no task's cgroup.
+    pub fn udp_echo_in(netns: &str, bind: IpAddr, port: u16) -> Result<HostService> {
+        let (server, scratch) = serve(Some(netns), &["--udp-port", &port.to_string()], bind)?;
+        let addr = *server
+            .ready()
+            .udp
+            .first()
+            .context("server bound no UDP socket")?;
+        Ok(HostService {
+            server,
+            _scratch: scratch,
+            addr,
+        })
+    }
+
+    /// True once any datagram reached its echo socket.
+    pub fn echoed(&self) -> bool {
+        self.server
+            .received()
+            .iter()
+            .any(|r| matches!(r, Received::Udp { .. }))
+    }
+
     /// True once any DNS query reached it.
     pub fn queried(&self) -> bool {
         self.server

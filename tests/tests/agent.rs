@@ -2,7 +2,7 @@
 //! and CLI: each mode, changes, events, bad requests, and its own crash and restart.
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Write},
     net::IpAddr,
     ops::ControlFlow,
     os::unix::fs::MetadataExt,
@@ -498,6 +498,22 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
     let mut in_http = http_task_in(&agent, &netns, &http);
     attach(&agent, "full", &other, &["--network", "Full"]);
     let port = netns.udp_loopback_ports()[0].to_string();
+    // A socket the task connected to its resolver while the agent was up.
+    let mut connected = http
+        .command(std::path::Path::new("/usr/bin/nsenter"))
+        .arg(format!("--net=/run/netns/{}", netns.name))
+        .arg(probe_bin())
+        .args(["udp", "127.0.0.1", &port, "--connect", "--hold"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    BufReader::new(connected.stderr.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert!(said.contains("connected"), "{said}");
 
     agent.kill9();
     for args in [
@@ -552,6 +568,23 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
     );
     assert!(sent.is_eperm(), "sendto an impostor: {sent:?}");
     assert!(!impostor.queried(), "a query reached the impostor");
+    drop(impostor);
+    // Its packets don't reach whoever holds the port now either.
+    let echo = HostService::udp_echo_in(
+        &netns.name,
+        "127.0.0.1".parse().unwrap(),
+        port.parse().unwrap(),
+    )
+    .unwrap();
+    writeln!(connected.stdin.take().unwrap()).unwrap();
+    let output = connected.wait_with_output().unwrap();
+    let sent = enforcer_tests::ProbeResult::from_stdout(&output.stdout).unwrap();
+    assert!(
+        sent.is_eperm(),
+        "a connected socket reached the port's new holder: {sent:?}"
+    );
+    assert!(!echo.echoed(), "a datagram reached the port's new holder");
+    drop(echo);
     // Nor can a task make its socket pass for the resolver: the mark is refused.
     let mark = enforcer_common::RESOLVER_MARK.to_string();
     let marked = netns.probe_in(&http, &["mark", &mark]);
@@ -559,7 +592,6 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
         marked.is_eperm(),
         "a task set the resolvers' mark: {marked:?}"
     );
-    drop(impostor);
 
     agent.restart().unwrap();
     assert_eq!(counter(&agent, "http", "sockets_denied"), 4);

@@ -70,6 +70,10 @@ enum Client {
         /// connect() then send() instead of sendto().
         #[arg(long)]
         connect: bool,
+        /// Once connected, print `connected` on stderr and wait for a line on stdin
+        /// before sending.
+        #[arg(long, requires = "connect")]
+        hold: bool,
         /// Use an AF_INET6 socket; an IPv4 ADDR becomes `::ffff:a.b.c.d`.
         #[arg(long)]
         v6_socket: bool,
@@ -335,11 +339,13 @@ fn run_client(client: Client) -> ExitCode {
             addr,
             port,
             connect,
+            hold,
             v6_socket,
             timeout_ms,
         } => probe::udp::echo(
             probe::addr::destination(addr, port, v6_socket),
             connect,
+            hold,
             timeout_ms,
         ),
         Client::Dns(args) => probe::dns::query(&args),
