@@ -10,22 +10,7 @@ use crate::scratch::ScratchDir;
 use crate::server::ServerProcess;
 use crate::Received;
 
-/// `enforcer-probe serve` with `args` on `bind`, in `netns` or the host's namespace.
-fn serve(netns: Option<&str>, args: &[&str], bind: IpAddr) -> Result<(ServerProcess, ScratchDir)> {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let name = format!(
-        "enf-host-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let scratch = ScratchDir::create(&name)?;
-    let mut args: Vec<String> = args.iter().map(ToString::to_string).collect();
-    args.extend(["--bind".to_owned(), bind.to_string()]);
-    let server = ServerProcess::start(netns, scratch.path(), &args)?;
-    Ok((server, scratch))
-}
-
-/// A server on one address and port (HTTP, or DNS), killed on drop.
+/// A server on one address and port (HTTP, UDP echo or DNS), killed on drop.
 #[derive(Debug)]
 pub struct HostService {
     // The server drops before its files.
@@ -34,47 +19,60 @@ pub struct HostService {
     addr: SocketAddr,
 }
 
+/// What a [`HostService`] serves.
+#[derive(Clone, Copy)]
+enum Serves {
+    Http,
+    UdpEcho,
+    Dns,
+}
+
 impl HostService {
     /// Serves HTTP on `bind`:`tcp_port` (such as `127.0.0.1`) in the host
     /// namespace. With `tcp_port` 0 the kernel picks a free port: see [`Self::addr`].
     pub fn start(bind: IpAddr, tcp_port: u16) -> Result<HostService> {
-        let (server, scratch) = serve(None, &["--tcp-port", &tcp_port.to_string()], bind)?;
-        let addr = *server
-            .ready()
-            .tcp
-            .first()
-            .context("server bound no TCP socket")?;
-        Ok(HostService {
-            server,
-            _scratch: scratch,
-            addr,
-        })
+        HostService::serve(None, Serves::Http, bind, tcp_port)
     }
 
     /// Serves DNS (every name NXDOMAIN) on `bind`:`port` in network namespace `netns`, in
     /// no task's cgroup: whoever holds a port there that a task might send to.
     pub fn dns_in(netns: &str, bind: IpAddr, port: u16) -> Result<HostService> {
-        let (server, scratch) = serve(Some(netns), &["--dns-port", &port.to_string()], bind)?;
-        let addr = *server
-            .ready()
-            .dns
-            .first()
-            .context("server bound no DNS socket")?;
-        Ok(HostService {
-            server,
-            _scratch: scratch,
-            addr,
-        })
+        HostService::serve(Some(netns), Serves::Dns, bind, port)
     }
 
     /// Echoes UDP on `bind`:`port` in network namespace `netns`, in no task's cgroup.
     pub fn udp_echo_in(netns: &str, bind: IpAddr, port: u16) -> Result<HostService> {
-        let (server, scratch) = serve(Some(netns), &["--udp-port", &port.to_string()], bind)?;
-        let addr = *server
-            .ready()
-            .udp
-            .first()
-            .context("server bound no UDP socket")?;
+        HostService::serve(Some(netns), Serves::UdpEcho, bind, port)
+    }
+
+    /// `enforcer-probe serve` of `what` on `bind`:`port`, in `netns` or the host's namespace.
+    fn serve(netns: Option<&str>, what: Serves, bind: IpAddr, port: u16) -> Result<HostService> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "enf-host-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let scratch = ScratchDir::create(&name)?;
+        let flag = match what {
+            Serves::Http => "--tcp-port",
+            Serves::UdpEcho => "--udp-port",
+            Serves::Dns => "--dns-port",
+        };
+        let args = [
+            flag.to_owned(),
+            port.to_string(),
+            "--bind".to_owned(),
+            bind.to_string(),
+        ];
+        let server = ServerProcess::start(netns, scratch.path(), &args)?;
+        let ready = server.ready();
+        let bound = match what {
+            Serves::Http => &ready.tcp,
+            Serves::UdpEcho => &ready.udp,
+            Serves::Dns => &ready.dns,
+        };
+        let addr = *bound.first().context("the server bound no socket")?;
         Ok(HostService {
             server,
             _scratch: scratch,

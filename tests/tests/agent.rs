@@ -6,7 +6,7 @@ use std::{
     net::IpAddr,
     ops::ControlFlow,
     os::unix::fs::MetadataExt,
-    process::{Child, Output, Stdio},
+    process::{Child, Command, Output, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
 };
@@ -325,29 +325,16 @@ fn a_change_does_not_wait_for_the_old_resolvers_open_connections() {
         &["--network", "HTTP", "--domain", "files.lab.test"],
     );
     // A DNS-over-TCP connection (steered to the task's resolver) the task keeps open.
-    let mut holder = cgroup
-        .command(&probe_bin())
-        .args([
-            "tcp",
-            &lab.dns().to_string(),
-            "53",
-            "--hold",
-            "--timeout-ms",
-            "60000",
-        ])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut said = String::new();
-    BufReader::new(holder.stderr.take().unwrap())
-        .read_line(&mut said)
-        .unwrap();
-    assert!(
-        said.contains("connected"),
-        "the hold did not connect: {said}"
-    );
+    let mut command = cgroup.command(&probe_bin());
+    command.args([
+        "tcp",
+        &lab.dns().to_string(),
+        "53",
+        "--hold",
+        "--timeout-ms",
+        "60000",
+    ]);
+    let mut holder = start_holding(command);
     let started = Instant::now();
     let to_none = NetworkRequest {
         network: Some(json!({"Type": "None"})),
@@ -499,21 +486,9 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
     attach(&agent, "full", &other, &["--network", "Full"]);
     let port = netns.udp_loopback_ports()[0].to_string();
     // A socket the task connected to its resolver while the agent was up.
-    let mut connected = http
-        .command(std::path::Path::new("/usr/bin/nsenter"))
-        .arg(format!("--net=/run/netns/{}", netns.name))
-        .arg(probe_bin())
-        .args(["udp", "127.0.0.1", &port, "--connect", "--hold"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = String::new();
-    BufReader::new(connected.stderr.take().unwrap())
-        .read_line(&mut said)
-        .unwrap();
-    assert!(said.contains("connected"), "{said}");
+    let mut connected = start_holding(
+        netns.probe_command(&http, &["udp", "127.0.0.1", &port, "--connect", "--hold"]),
+    );
 
     agent.kill9();
     for args in [
@@ -538,35 +513,13 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
     .unwrap();
     let steered = netns.probe_in(&http, &["dns", &lab.dns().to_string(), "files.lab.test"]);
     assert!(steered.is_eperm(), "steered to an impostor: {steered:?}");
-    let direct = netns.probe_in(
-        &http,
-        &["dns", "127.0.0.1", "files.lab.test", "--port", &port],
-    );
-    assert!(direct.is_eperm(), "sent to an impostor: {direct:?}");
-    let tcp = netns.probe_in(
-        &http,
-        &[
-            "dns",
-            "127.0.0.1",
-            "files.lab.test",
-            "--port",
-            &port,
-            "--tcp",
-        ],
-    );
-    assert!(tcp.is_eperm(), "sent to an impostor over TCP: {tcp:?}");
-    let sent = netns.probe_in(
-        &http,
-        &[
-            "dns",
-            "127.0.0.1",
-            "files.lab.test",
-            "--port",
-            &port,
-            "--unconnected",
-        ],
-    );
-    assert!(sent.is_eperm(), "sendto an impostor: {sent:?}");
+    // Named directly: connected, over TCP, and by sendto.
+    for how in [None, Some("--tcp"), Some("--unconnected")] {
+        let mut args = vec!["dns", "127.0.0.1", "files.lab.test", "--port", &port];
+        args.extend(how);
+        let sent = netns.probe_in(&http, &args);
+        assert!(sent.is_eperm(), "{how:?} reached an impostor: {sent:?}");
+    }
     assert!(!impostor.queried(), "a query reached the impostor");
     drop(impostor);
     // Its packets don't reach whoever holds the port now either.
@@ -608,6 +561,26 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
     }
     let _ = in_http.kill();
     let _ = in_http.wait();
+}
+
+/// Starts a probe given `--hold` and returns once it is connected and holding; its stdin
+/// (a line lets it go on) and stdout are piped.
+fn start_holding(mut command: Command) -> Child {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert!(
+        said.contains("connected"),
+        "the hold did not connect: {said}"
+    );
+    child
 }
 
 /// Task "http" (HTTP, `files.lab.test`) enforced by the pid of an idle process in `cgroup`
@@ -666,15 +639,19 @@ impl ScratchNetns {
             .collect()
     }
 
-    /// `enforcer-probe ARGS...` run in `cgroup` and in this namespace.
-    fn probe_in(&self, cgroup: &TestCgroup, args: &[&str]) -> enforcer_tests::ProbeResult {
-        let output = cgroup
-            .command(std::path::Path::new("/usr/bin/nsenter"))
+    /// `enforcer-probe ARGS...` to run in `cgroup` and in this namespace.
+    fn probe_command(&self, cgroup: &TestCgroup, args: &[&str]) -> Command {
+        let mut command = cgroup.command(std::path::Path::new("/usr/bin/nsenter"));
+        command
             .arg(format!("--net=/run/netns/{}", self.name))
             .arg(probe_bin())
-            .args(args)
-            .output()
-            .unwrap();
+            .args(args);
+        command
+    }
+
+    /// `enforcer-probe ARGS...` run in `cgroup` and in this namespace.
+    fn probe_in(&self, cgroup: &TestCgroup, args: &[&str]) -> enforcer_tests::ProbeResult {
+        let output = self.probe_command(cgroup, args).output().unwrap();
         enforcer_tests::ProbeResult::from_stdout(&output.stdout).unwrap_or_else(|e| {
             panic!(
                 "probe {args:?}: {e:#}: {}",
