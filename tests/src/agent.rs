@@ -103,24 +103,10 @@ impl TestAgent {
     }
 
     fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + START_LIMIT;
-        while Instant::now() < deadline {
-            if self.client().status().is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                bail!("the agent exited ({status}): {}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!(
-            "the agent did not answer within {START_LIMIT:?}: {}",
-            self.log()
-        )
+        let client = self.client();
+        let log = self.scratch.path().join("agent.log");
+        let child = self.child.as_mut().context("the agent is not running")?;
+        wait_until_answering(child, &client, &log)
     }
 
     /// What the agent logged so far.
@@ -182,6 +168,30 @@ impl Drop for TestAgent {
         let _ = std::fs::remove_dir_all(&self.pin_dir);
         let _ = std::fs::remove_dir(PIN_PARENT);
     }
+}
+
+/// Waits until the agent `child` answers `client`; fails with the end of its `log` if it
+/// exits first or stays silent for [`START_LIMIT`].
+pub fn wait_until_answering(child: &mut Child, client: &AgentClient, log: &Path) -> Result<()> {
+    let tail = || {
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    };
+    let deadline = Instant::now() + START_LIMIT;
+    while Instant::now() < deadline {
+        if client.status().is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!("the agent exited ({status}): {}", tail());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!(
+        "the agent did not answer within {START_LIMIT:?}: {}",
+        tail()
+    )
 }
 
 /// A cgroup of a test's own, as a container runtime would make one; its processes are

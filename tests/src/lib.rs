@@ -36,7 +36,7 @@ pub use output::{Attempt, ProbeResult};
 pub use privilege::kernel_lab_available;
 pub use ready::Ready;
 pub use received::{DnsTransport, Received};
-pub use run::run_probe;
+pub use run::{run_probe, run_probe_in_netns};
 pub use zone_spec::{ForeignRecord, HttpsSpec, NameSpec, RecordSpec, ZoneSpec};
 
 /// The preamble of every kernel test that needs a lab: `None` (the test returns) where the

@@ -18,7 +18,22 @@ const HARD_TIMEOUT: Duration = Duration::from_secs(30);
 /// When the probe cannot start, outlives a 30 s hard timeout (it is killed),
 /// or prints no result line: all of these are bugs, not test outcomes.
 pub fn run_probe(args: &[&str]) -> ProbeResult {
-    let output = output_within(Command::new(probe_bin()).args(args), HARD_TIMEOUT);
+    probe_result(Command::new(probe_bin()).args(args), args)
+}
+
+/// [`run_probe`] in network namespace `netns` (`ip netns exec`), in no task's cgroup: what
+/// a process of the node there gets.
+pub fn run_probe_in_netns(netns: &str, args: &[&str]) -> ProbeResult {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", netns])
+        .arg(probe_bin())
+        .args(args);
+    probe_result(&mut command, args)
+}
+
+fn probe_result(command: &mut Command, args: &[&str]) -> ProbeResult {
+    let output = output_within(command, HARD_TIMEOUT);
     ProbeResult::from_stdout(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "probe {args:?} ({}): {e:#}; stderr: {}",

@@ -485,6 +485,14 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
     let mut in_http = http_task_in(&agent, &netns, &http);
     attach(&agent, "full", &other, &["--network", "Full"]);
     let port = netns.udp_loopback_ports()[0].to_string();
+    let asked = netns.probe_in(
+        &http,
+        &["dns", "127.0.0.1", "files.lab.test", "--port", &port],
+    );
+    assert!(
+        asked.ok,
+        "the task reaches its live resolver directly: {asked:?}"
+    );
     // A socket the task connected to its resolver while the agent was up.
     let mut connected = start_holding(
         netns.probe_command(&http, &["udp", "127.0.0.1", &port, "--connect", "--hold"]),
@@ -521,6 +529,8 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
         assert!(sent.is_eperm(), "{how:?} reached an impostor: {sent:?}");
     }
     assert!(!impostor.queried(), "a query reached the impostor");
+    let outside = netns.probe_outside(&["dns", "127.0.0.1", "files.lab.test", "--port", &port]);
+    assert!(outside.ok, "the impostor answers others: {outside:?}");
     drop(impostor);
     // Its packets don't reach whoever holds the port now either.
     let echo = HostService::udp_echo_in(
@@ -537,6 +547,8 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
         "a connected socket reached the port's new holder: {sent:?}"
     );
     assert!(!echo.echoed(), "a datagram reached the port's new holder");
+    let outside = netns.probe_outside(&["udp", "127.0.0.1", &port]);
+    assert!(outside.ok, "the new holder echoes others: {outside:?}");
     drop(echo);
     // Nor can a task make its socket pass for the resolver: the mark is refused.
     let mark = enforcer_common::RESOLVER_MARK.to_string();
@@ -545,6 +557,8 @@ fn no_task_can_take_a_dead_agents_resolver_port() {
         marked.is_eperm(),
         "a task set the resolvers' mark: {marked:?}"
     );
+    let full_marked = netns.probe_in(&other, &["mark", &mark]);
+    assert!(full_marked.ok, "a Full task may set marks: {full_marked:?}");
 
     agent.restart().unwrap();
     assert_eq!(counter(&agent, "http", "sockets_denied"), 4);
@@ -647,6 +661,11 @@ impl ScratchNetns {
             .arg(probe_bin())
             .args(args);
         command
+    }
+
+    /// `enforcer-probe ARGS...` run in this namespace by a process in no task's cgroup.
+    fn probe_outside(&self, args: &[&str]) -> enforcer_tests::ProbeResult {
+        enforcer_tests::run_probe_in_netns(&self.name, args)
     }
 
     /// `enforcer-probe ARGS...` run in `cgroup` and in this namespace.

@@ -25,7 +25,7 @@ use enforcer_tests::{
     container::{runtime_available, Bundle, Container, Hook, NetworkNamespace},
     enforcer_bin,
     expect::tcp_hits,
-    lab_or_skip, probe_bin, HostService, Lab, ProbeResult,
+    lab_or_skip, HostService, Lab, ProbeResult,
 };
 
 /// The file a container's program writes first: there only if the program ran.
@@ -379,14 +379,7 @@ impl ContainerNet {
     /// `enforcer-probe ARGS...` run by the node in this namespace, outside any container:
     /// what the container would get if nothing enforced it.
     fn probe(&self, args: &[&str]) -> ProbeResult {
-        let output = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .arg(probe_bin())
-            .args(args)
-            .output()
-            .unwrap();
-        ProbeResult::from_stdout(&output.stdout)
-            .unwrap_or_else(|e| panic!("probe {args:?} in {}: {e:#}", self.name))
+        enforcer_tests::run_probe_in_netns(&self.name, args)
     }
 
     /// Waits until the lab answers from this namespace: the node forwards for it.

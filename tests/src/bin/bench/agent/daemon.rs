@@ -8,17 +8,12 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    thread,
-    time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use enforcer::agent::client::AgentClient;
 
 use crate::bench::lab::{DNS_SERVER, LAB_NET};
-
-/// How long the agent may take to answer after it starts.
-const START_LIMIT: Duration = Duration::from_secs(30);
 
 pub struct BenchAgent {
     child: Option<Child>,
@@ -87,31 +82,10 @@ impl BenchAgent {
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + START_LIMIT;
-        while Instant::now() < deadline {
-            if self.client().status().is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                bail!("the agent exited ({status}): {}", self.log_tail());
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        bail!(
-            "the agent did not answer within {START_LIMIT:?}: {}",
-            self.log_tail()
-        )
-    }
-
-    /// The last lines the agent logged, for an error message.
-    fn log_tail(&self) -> String {
-        let log = fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(10)..].join("\n")
+        let client = self.client();
+        let log = self.log_path();
+        let child = self.child.as_mut().context("the agent is not running")?;
+        enforcer_tests::agent::wait_until_answering(child, &client, &log)
     }
 
     /// Kills the agent and removes its pins and files, reporting what could not be removed.
